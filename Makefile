@@ -1,0 +1,28 @@
+# Two commands on a fresh machine: `make demo` and `make test` (each bootstraps what is missing).
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint unit bench clean
+
+$(STAMP): pyproject.toml deploy/bootstrap.sh
+	VENV=$(VENV) deploy/bootstrap.sh
+
+demo: $(STAMP)  ## the whole chain on simulated devices; Ctrl-C to stop
+	$(BIN)/wastecart demo --rounds 3
+
+test: $(STAMP) lint  ## lint, type-check and the whole test suite (unit + integration)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+unit: $(STAMP)  ## only the fast, pure tests
+	$(BIN)/pytest tests/unit
+
+bench: $(STAMP)  ## benchmarks -> bench-report.json
+	$(BIN)/python -m tests.bench --out bench-report.json
+
+clean:
+	rm -rf $(VENV) bench-report.json .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""The cart's configuration: one TOML file, validated at start-up (``wastecart.config.load``).
+
+Unknown keys and bad values stop the process with the dotted key path; nothing is clamped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edge import wire
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScaleConfig(_Strict):
+    port: str | None = Field(None, description="serial URL or device path; none = no scale attached")
+    protocol: str = "toledo"
+    baud: int = Field(9600, gt=0)
+
+
+class CameraConfig(_Strict):
+    url: str | None = Field(None, description="file://DIR/ (v4l2://, http:// come with the QR issue)")
+    fps: float = Field(10.0, gt=0, le=60)  # frames/s decoded: labels are held still, 10 is plenty
+    repeat_s: float = Field(2.0, ge=0)  # the same code within this many seconds is one scan
+
+
+class UplinkConfig(_Strict):
+    # Records published and not yet acknowledged by the gateway.  20-100 is the measured sweet spot;
+    # paho's 16-bit message ids make more than 65,535 impossible anyway.
+    window: int = Field(100, ge=1, le=10_000)
+    resend_after_s: float = Field(30.0, gt=0)  # no ack progress for this long: re-send from first unsynced
+    telemetry_s: float = Field(10.0, gt=0)  # period of the telemetry message
+
+
+class EdgeConfig(_Strict):
+    org: str = Field(description="organisation code: the MQTT site level and the org in our QR codes")
+    cart: str = Field(description="this cart's device id")
+    data: Path = Field(description="folder for the ledger and the cart's key")
+    broker: str = "mqtt://127.0.0.1:1883"
+    clock: Literal["auto", "ntp", "rtc", "unsynced"] = "auto"
+    scale: ScaleConfig = ScaleConfig()
+    camera: CameraConfig = CameraConfig()
+    uplink: UplinkConfig = UplinkConfig()
+
+    @field_validator("org", "cart")
+    @classmethod
+    def _topic_safe(cls, v: str) -> str:
+        try:
+            return wire.check_id(v, "id")
+        except wire.ContractError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, v: str) -> str:
+        try:
+            wire.broker_address(v)
+        except wire.ContractError as exc:
+            raise ValueError(str(exc)) from exc
+        return v

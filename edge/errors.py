@@ -1,0 +1,39 @@
+"""The cart's error tree.  Third-party errors (serial, sqlite3, paho, OpenCV) are translated at
+the adapter that meets them, with ``raise … from``.
+
+    EdgeError                 root: the CLI prints these as one line
+     ├── StoreError           the ledger cannot commit (disk full, corrupt file, read-only)
+     ├── ScaleError           the scale port or its frames
+     │    └── FrameError      one frame that cannot be trusted (checksum, garbage, bad unit)
+     ├── CameraError          the camera URL cannot be opened or stopped delivering frames
+     ├── CodeError            a scanned QR payload that is not ours, damaged or of another org
+     └── UplinkError          broker URL or connection set-up
+"""
+
+
+class EdgeError(Exception):
+    """Root of the cart's errors."""
+
+
+class StoreError(EdgeError):
+    """The ledger could not commit or read; nothing was half-written."""
+
+
+class ScaleError(EdgeError):
+    """The scale port cannot be opened or read."""
+
+
+class FrameError(ScaleError):
+    """A frame from the scale that must not become a weight."""
+
+
+class CameraError(EdgeError):
+    """The camera cannot be opened or read."""
+
+
+class CodeError(EdgeError):
+    """A QR payload that is rejected; ``str()`` is the reason shown to the collector (Chinese)."""
+
+
+class UplinkError(EdgeError):
+    """The broker URL is wrong or the connection could not be set up."""

@@ -1,0 +1,187 @@
+"""The cart's ledger: every record committed to SQLite before anything else happens to it.
+
+A record's seq, prev_hash, hash and signature are computed and written in ONE transaction
+(WAL, ``synchronous=FULL``), so after a power cut either the whole record exists with its place
+in the chain or nothing does.  The row is the source of truth for the uplink: a record is
+``synced`` only when the gateway acknowledged storing it (never on the broker's PUBACK).
+The seq head and chain head live in ``meta`` so purging synced rows never reuses a seq.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge import wire
+from edge.errors import StoreError
+
+LEDGER_FILE = "ledger.sqlite"
+
+# Numbered migrations; PRAGMA user_version is the number applied.  Append, never edit.
+MIGRATIONS = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE records (
+        seq INTEGER PRIMARY KEY,        -- per-cart, gap-free, never reused
+        id TEXT NOT NULL UNIQUE,        -- UUIDv7
+        type TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        envelope TEXT NOT NULL,         -- the exact JSON published
+        committed_ns INTEGER NOT NULL,  -- wall clock at commit, for delivery latency figures
+        synced_at TEXT                  -- set on the gateway's ack
+    );
+    CREATE INDEX records_unsynced ON records(seq) WHERE synced_at IS NULL;
+    """,
+)
+
+
+@dataclass(frozen=True)
+class Committed:
+    seq: int
+    id: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    seq: int
+    id: str
+    payload: bytes
+
+
+class Ledger:
+    """One cart's ledger file.  Thread-safe: one connection behind a lock (commits are short)."""
+
+    def __init__(self, data_dir: Path, cart: str, key: Ed25519PrivateKey) -> None:
+        self.cart = wire.check_id(cart, "cart id")
+        self._key = key
+        self._lock = threading.Lock()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / LEDGER_FILE
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the ledger ({exc})") from exc
+        owner = self._meta("cart")
+        if owner is None:
+            self._set_meta_now("cart", self.cart)
+        elif owner != self.cart:
+            raise StoreError(f"{self.path}: ledger belongs to cart {owner}, not {self.cart}")
+
+    def _migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self._db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number}; COMMIT;")
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta_now(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ---------------------------------------------------------------------------------------
+
+    def commit(self, rtype: str, body: Mapping[str, Any], *, now: datetime, clock: wire.Clock) -> Committed:
+        """Seal and commit one record; returns only after the transaction is durable."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    seq = int(self._meta("seq_head") or 0) + 1
+                    prev = self._meta("head_hash") or wire.GENESIS_HASH
+                    env = wire.seal(wire.unsigned_envelope(
+                        record_id=wire.uuid7(int(now.timestamp() * 1000)), cart=self.cart, seq=seq,
+                        created_at=now.isoformat(timespec="milliseconds"), clock=clock, rtype=rtype,
+                        body=body, prev_hash=prev), self._key)
+                    self._db.execute(
+                        "INSERT INTO records(seq, id, type, created_at, hash, envelope, committed_ns)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (seq, env["id"], rtype, env["created_at"], env["hash"],
+                         wire.encode(env).decode("utf-8"), time.time_ns()))
+                    self._set_meta_now("seq_head", str(seq))
+                    self._set_meta_now("head_hash", env["hash"])
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"记录未保存 (record NOT saved): {exc}") from exc
+        return Committed(seq, env["id"], env["hash"])
+
+    def unsynced(self, after_seq: int = 0, limit: int = 100) -> list[Outgoing]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, id, envelope FROM records WHERE synced_at IS NULL AND seq > ?"
+                " ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
+        return [Outgoing(seq, rid, env.encode("utf-8")) for seq, rid, env in rows]
+
+    def mark_synced(self, upto_seq: int, ids: Iterable[str], at: datetime) -> int:
+        """Apply a gateway ack: every seq ≤ upto_seq, and the listed ids.  Returns rows changed."""
+        ids = list(ids)
+        stamp = at.isoformat(timespec="milliseconds")
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                cur = self._db.execute(
+                    "UPDATE records SET synced_at=? WHERE synced_at IS NULL AND seq <= ?", (stamp, upto_seq))
+                changed = cur.rowcount
+                for chunk in range(0, len(ids), 500):
+                    part = ids[chunk:chunk + 500]
+                    cur = self._db.execute(
+                        f"UPDATE records SET synced_at=? WHERE synced_at IS NULL AND id IN "
+                        f"({','.join('?' * len(part))})", (stamp, *part))
+                    changed += cur.rowcount
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise StoreError(f"cannot record the gateway's ack: {exc}") from exc
+        return changed
+
+    def backlog(self) -> tuple[int, int | None]:
+        """(unsynced count, commit time in ns of the oldest unsynced record or None)."""
+        with self._lock:
+            count, oldest = self._db.execute(
+                "SELECT count(*), min(committed_ns) FROM records WHERE synced_at IS NULL").fetchone()
+        return int(count), oldest
+
+    def head(self) -> int:
+        with self._lock:
+            return int(self._meta("seq_head") or 0)
+
+
+def read_ledger(data_dir: Path) -> list[dict[str, Any]]:
+    """Every record in a cart's ledger, read-only (safe while the agent runs), for ``edge ledger``."""
+    path = data_dir / LEDGER_FILE
+    if not path.exists():
+        raise StoreError(f"no ledger at {path} (is --data the cart's data folder?)")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT id, seq, type, created_at, synced_at, envelope FROM records ORDER BY seq")
+            return [
+                {"id": rid, "seq": seq, "type": rtype, "created_at": created, "synced": synced is not None,
+                 "synced_at": synced, "record": json.loads(env)}
+                for rid, seq, rtype, created, synced, env in rows
+            ]
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot read the ledger ({exc})") from exc

@@ -1,0 +1,312 @@
+"""The wire contract between carts and gateways: topics, record envelopes, hashing, signing, acks.
+
+This is the one module the gateway imports from ``edge`` (DESIGN §2), so it depends on the
+standard library and ``cryptography`` only.  Everything here is pure: no I/O beyond reading the
+JSON Schema that ships beside it, no clocks (callers pass times in).
+
+Envelope: ``{schema, id, cart, seq, created_at, clock, type, body, prev_hash, hash, sig}``.
+``hash`` is SHA-256 (hex) over the canonical JSON of the envelope without ``hash`` and ``sig``;
+``sig`` is Ed25519 (base64) over the ASCII bytes of ``hash``.  Canonical JSON: keys sorted, no
+white space, UTF-8, no floats (weights are integer grams), so both sides hash the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+SCHEMA_ID = "wc.record/1"
+TOPIC_ROOT = "wc/v1"
+GENESIS_HASH = "0" * 64  # prev_hash of a cart's first record
+
+# MQTT leaves under wc/v1/{site}/{cart}/ with their QoS (DESIGN §3).
+RECORD, ACK, STATUS, TELEMETRY, CMD = "record", "ack", "status", "telemetry", "cmd"
+QOS = {RECORD: 1, ACK: 1, STATUS: 1, TELEMETRY: 0, CMD: 1}
+RECORD_SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/{RECORD}"
+SHARED_RECORD_SUBSCRIPTION = f"$share/gw/{RECORD_SUBSCRIPTION}"
+
+RECORD_TYPES = ("handover", "storage_in", "storage_out", "transfer", "void")
+CLOCK_SOURCES = ("ntp", "gateway", "rtc", "unsynced")
+
+# Medical-waste categories (waste-domain §2): enum -> (Chinese name, HW01 code of the 2021 list).
+CATEGORIES: dict[str, tuple[str, str]] = {
+    "INFECTIOUS": ("感染性废物", "841-001-01"),
+    "SHARPS": ("损伤性废物", "841-002-01"),
+    "PATHOLOGICAL": ("病理性废物", "841-003-01"),
+    "CHEMICAL": ("化学性废物", "841-004-01"),
+    "PHARMACEUTICAL": ("药物性废物", "841-005-01"),
+}
+
+_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")  # site / cart ids: they become topic levels
+
+
+class ContractError(ValueError):
+    """A payload or value that breaks the wire contract; the message names the field and the rule."""
+
+
+# --------------------------------------------------------------------------------------------
+# Topics
+
+
+def check_id(value: str, what: str) -> str:
+    """Site and cart ids become MQTT topic levels, so they must not contain '/', '+' or '#'."""
+    if not _ID_RE.match(value):
+        raise ContractError(f"{what} {value!r}: use 1-32 of A-Z, 0-9, '_' or '-', starting with a letter or digit")
+    return value
+
+
+def topic(site: str, cart: str, leaf: str) -> str:
+    return f"{TOPIC_ROOT}/{site}/{cart}/{leaf}"
+
+
+def broker_address(url: str) -> tuple[str, int, bool]:
+    """``mqtt://host[:1883]`` or ``mqtts://host[:8883]`` -> (host, port, tls)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ContractError(f"broker URL {url!r}: expected mqtt://host:port or mqtts://host:port")
+    tls = parts.scheme == "mqtts"
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError as exc:
+        raise ContractError(f"broker URL {url!r}: bad port") from exc
+    return parts.hostname, port, tls
+
+
+def parse_topic(name: str) -> tuple[str, str, str]:
+    """``wc/v1/S/C/leaf[/...]`` -> (site, cart, leaf); anything else is a ContractError."""
+    parts = name.split("/")
+    if len(parts) < 5 or f"{parts[0]}/{parts[1]}" != TOPIC_ROOT:
+        raise ContractError(f"topic {name!r} is not under {TOPIC_ROOT}/<site>/<cart>/")
+    return parts[2], parts[3], "/".join(parts[4:])
+
+
+# --------------------------------------------------------------------------------------------
+# Canonical encoding, ids, hashing, signatures
+
+
+def canonical(obj: Any) -> bytes:
+    """The byte string both sides hash: sorted keys, compact, UTF-8.  Floats are refused."""
+    _refuse_floats(obj, "")
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _refuse_floats(obj: Any, path: str) -> None:
+    if isinstance(obj, float):
+        raise ContractError(f"{path or '/'}: floats are not allowed on the wire (use integer grams)")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _refuse_floats(v, f"{path}/{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _refuse_floats(v, f"{path}/{i}")
+
+
+def uuid7(unix_ms: int | None = None) -> str:
+    """A time-ordered UUIDv7 (RFC 9562): 48-bit ms timestamp, version, 74 random bits."""
+    ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80
+    value |= 0x7 << 76 | ((rand >> 62) & 0xFFF) << 64  # version 7 + rand_a
+    value |= 0b10 << 62 | (rand & ((1 << 62) - 1))  # variant + rand_b
+    return str(uuid.UUID(int=value))
+
+
+def record_hash(envelope: Mapping[str, Any]) -> str:
+    unsigned = {k: v for k, v in envelope.items() if k not in ("hash", "sig")}
+    return hashlib.sha256(canonical(unsigned)).hexdigest()
+
+
+def public_key_text(key: Ed25519PublicKey) -> str:
+    """Raw 32-byte public key, base64: short enough for a config file or a QR code."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def load_public_key(text: str) -> Ed25519PublicKey:
+    try:
+        raw = base64.b64decode(text, validate=True)
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError as exc:
+        raise ContractError(f"public key {text[:12]!r}…: not a base64 Ed25519 key ({exc})") from exc
+
+
+def seal(unsigned: Mapping[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    """Return the envelope with its ``hash`` and ``sig`` filled in."""
+    env = dict(unsigned)
+    env["hash"] = record_hash(env)
+    env["sig"] = base64.b64encode(key.sign(env["hash"].encode("ascii"))).decode("ascii")
+    return env
+
+
+def verify_seal(envelope: Mapping[str, Any], key: Ed25519PublicKey) -> None:
+    """Raise ContractError unless ``hash`` matches the content and ``sig`` is the cart's."""
+    expected = record_hash(envelope)
+    if envelope.get("hash") != expected:
+        raise ContractError("hash: does not match the record's content (altered in transit or forged)")
+    try:
+        key.verify(base64.b64decode(str(envelope.get("sig", "")), validate=True), expected.encode("ascii"))
+    except (InvalidSignature, ValueError) as exc:
+        raise ContractError("sig: not a valid Ed25519 signature by this cart's key") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Envelopes
+
+
+@dataclass(frozen=True)
+class Clock:
+    """How the cart knew the wall time when it stamped a record (a Pi has no RTC)."""
+
+    source: str
+    mono_ms: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"source": self.source, "mono_ms": self.mono_ms}
+
+
+def unsigned_envelope(
+    *, record_id: str, cart: str, seq: int, created_at: str, clock: Clock, rtype: str,
+    body: Mapping[str, Any], prev_hash: str,
+) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_ID, "id": record_id, "cart": cart, "seq": seq, "created_at": created_at,
+        "clock": clock.as_json(), "type": rtype, "body": dict(body), "prev_hash": prev_hash,
+    }
+
+
+def decode_record(payload: bytes | bytearray) -> dict[str, Any]:
+    """Parse and schema-check a record payload; ContractError names the first problem."""
+    try:
+        obj = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError(f"payload is not JSON: {exc}") from exc
+    errors = validate_record(obj)
+    if errors:
+        raise ContractError("; ".join(errors[:5]))
+    assert isinstance(obj, dict)
+    return obj
+
+
+def encode(obj: Any) -> bytes:
+    return canonical(obj)
+
+
+# Acks: gateway -> cart, "records durably stored at the gateway" (never the broker's PUBACK).
+
+
+def ack_payload(upto_seq: int, ids: Iterable[str]) -> bytes:
+    return canonical({"upto_seq": upto_seq, "ids": list(ids)})
+
+
+def decode_ack(payload: bytes | bytearray) -> tuple[int, list[str]]:
+    try:
+        obj = json.loads(payload)
+        upto, ids = obj["upto_seq"], obj["ids"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ContractError(f"ack payload is not {{upto_seq, ids}}: {exc}") from exc
+    if not isinstance(upto, int) or not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ContractError("ack payload: upto_seq must be an integer and ids a list of strings")
+    return upto, ids
+
+
+# --------------------------------------------------------------------------------------------
+# JSON Schema (a strict subset, so this module needs no third-party validator)
+
+
+@cache
+def record_schema() -> dict[str, Any]:
+    text = resources.files("edge").joinpath("schemas/record.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def validate_record(obj: Any) -> list[str]:
+    """Errors (``/path: reason``) for the envelope and then its body by ``type``; [] if valid."""
+    schema = record_schema()
+    errors = _check(obj, schema, schema, "")
+    if errors or not isinstance(obj, dict):
+        return errors
+    body_schema = schema["$defs"].get(f"body_{obj['type']}")
+    if body_schema is None:
+        return [f"/type: no body schema for record type {obj['type']!r} yet"]
+    return _check(obj["body"], body_schema, schema, "/body")
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,), "array": (list,), "string": (str,), "integer": (int,),
+    "boolean": (bool,), "null": (type(None),),
+}
+
+SUPPORTED_KEYWORDS = frozenset({
+    "$schema", "$id", "$defs", "$ref", "title", "description", "type", "properties", "required",
+    "additionalProperties", "enum", "const", "pattern", "minimum", "maximum", "minLength",
+    "maxLength", "items", "minItems", "maxItems",
+})
+
+
+def _type_ok(value: Any, name: str) -> bool:
+    if isinstance(value, bool) and name == "integer":
+        return False
+    return isinstance(value, _TYPES[name])
+
+
+def _check(value: Any, schema: Mapping[str, Any], root: Mapping[str, Any], path: str) -> list[str]:
+    if "$ref" in schema:
+        ref = schema["$ref"]
+        if not ref.startswith("#/$defs/"):
+            raise ContractError(f"schema: unsupported $ref {ref!r}")
+        schema = root["$defs"][ref.removeprefix("#/$defs/")]
+    here = path or "/"
+    if "type" in schema:
+        names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(_type_ok(value, n) for n in names):
+            return [f"{here}: expected {' or '.join(names)}, got {type(value).__name__}"]
+    errors: list[str] = []
+    if "const" in schema and value != schema["const"]:
+        errors.append(f"{here}: must be {schema['const']!r}")
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{here}: {value!r} is not one of {schema['enum']}")
+    if isinstance(value, str):
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            errors.append(f"{here}: {value[:40]!r} does not match {schema['pattern']}")
+        if len(value) < schema.get("minLength", 0):
+            errors.append(f"{here}: shorter than {schema['minLength']}")
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            errors.append(f"{here}: longer than {schema['maxLength']}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            errors.append(f"{here}: {value} is below {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            errors.append(f"{here}: {value} is above {schema['maximum']}")
+    if isinstance(value, dict):
+        props: Mapping[str, Any] = schema.get("properties", {})
+        errors += [f"{path}/{k}: required" for k in schema.get("required", []) if k not in value]
+        for k, v in value.items():
+            if k in props:
+                errors += _check(v, props[k], root, f"{path}/{k}")
+            elif schema.get("additionalProperties", True) is False:
+                errors.append(f"{path}/{k}: unknown field")
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            errors.append(f"{here}: needs at least {schema['minItems']} item(s)")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            errors.append(f"{here}: more than {schema['maxItems']} items")
+        if "items" in schema:
+            for i, item in enumerate(value):
+                errors += _check(item, schema["items"], root, f"{path}/{i}")
+    return errors

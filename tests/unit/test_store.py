@@ -1,0 +1,80 @@
+"""The cart ledger on real SQLite files: chain, signatures, sync marks, reopening."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge import keys, wire
+from edge.errors import StoreError
+from edge.store import Ledger, read_ledger
+
+NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+CLOCK = wire.Clock("unsynced", 1)
+
+
+def test_commits_chain_and_verify(tmp_path: Path) -> None:
+    key = keys.load_or_create(tmp_path)
+    led = Ledger(tmp_path, "CART-01", key)
+    done = [led.commit("handover", {"n": i}, now=NOW, clock=CLOCK) for i in range(3)]
+    assert [c.seq for c in done] == [1, 2, 3]
+    out = led.unsynced()
+    envs = [json.loads(o.payload) for o in out]
+    assert envs[0]["prev_hash"] == wire.GENESIS_HASH
+    for prev, env in zip(envs, envs[1:], strict=False):
+        assert env["prev_hash"] == prev["hash"]
+    for env in envs:
+        wire.verify_seal(env, key.public_key())
+    led.close()
+
+
+def test_sync_marks_and_reopen_keep_seq(tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    led = Ledger(tmp_path, "CART-01", key)
+    ids = [led.commit("handover", {"n": i}, now=NOW, clock=CLOCK).id for i in range(5)]
+    assert led.mark_synced(2, [ids[3]], NOW) == 3
+    assert [o.seq for o in led.unsynced()] == [3, 5]
+    assert [o.seq for o in led.unsynced(after_seq=3)] == [5]
+    assert led.backlog()[0] == 2
+    led.close()
+    led = Ledger(tmp_path, "CART-01", key)
+    assert led.commit("handover", {}, now=NOW, clock=CLOCK).seq == 6
+    rows = read_ledger(tmp_path)
+    assert [(r["seq"], r["synced"]) for r in rows] == [(1, True), (2, True), (3, False), (4, True),
+                                                        (5, False), (6, False)]
+    led.close()
+
+
+def test_ledger_refuses_another_carts_file(tmp_path: Path) -> None:
+    Ledger(tmp_path, "CART-01", Ed25519PrivateKey.generate()).close()
+    with pytest.raises(StoreError, match="belongs to cart CART-01"):
+        Ledger(tmp_path, "CART-02", Ed25519PrivateKey.generate())
+
+
+def test_failed_commit_leaves_nothing_half_written(tmp_path: Path) -> None:
+    led = Ledger(tmp_path, "CART-01", Ed25519PrivateKey.generate())
+    led.commit("handover", {}, now=NOW, clock=CLOCK)
+    with pytest.raises(wire.ContractError):
+        led.commit("handover", {"w": 1.5}, now=NOW, clock=CLOCK)  # floats never reach the wire
+    assert led.commit("handover", {}, now=NOW, clock=CLOCK).seq == 2
+    led.close()
+    ro = sqlite3.connect(tmp_path / "ledger.sqlite")
+    assert ro.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    ro.close()
+
+
+def test_read_ledger_names_a_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no ledger"):
+        read_ledger(tmp_path / "nope")
+
+
+def test_key_is_created_once_and_private(tmp_path: Path) -> None:
+    k1 = keys.load_or_create(tmp_path)
+    k2 = keys.load_or_create(tmp_path)
+    assert wire.public_key_text(k1.public_key()) == wire.public_key_text(k2.public_key())
+    assert (tmp_path / keys.KEY_FILE).stat().st_mode & 0o077 == 0

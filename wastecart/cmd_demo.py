@@ -1,0 +1,53 @@
+"""``wastecart demo``: the whole chain on simulated devices (see ``wastecart.demo``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from wastecart.cli import Cli
+
+
+def register(cli: Cli) -> None:
+    p = cli.command("", "demo", run, "run the whole chain (broker, platform, gateway, scale, camera, cart) "
+                    "on simulated devices with embedded defaults")
+    p.add_argument("--rounds", type=int, default=3, help="collection rounds to script (default 3)")
+    p.add_argument("--exit", action="store_true", help="exit after the rounds instead of staying up")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
+    p.add_argument("--data", type=Path, help="keep the SQLite files here (default: a temporary folder)")
+    p.add_argument("--broker", help="use this broker (mqtt://host:port) instead of a private mosquitto")
+
+
+def wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM (the main thread owns signals)."""
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+
+
+def run(args: argparse.Namespace) -> int:
+    from wastecart import demo
+
+    if args.rounds < 1:
+        raise demo.DemoError("--rounds must be at least 1")
+    if not args.verbose:  # the demo prints its own progress; library chatter only with -v
+        logging.getLogger().setLevel(logging.WARNING)
+
+    def emit(summary: dict[str, Any]) -> None:
+        if args.json:
+            print(json.dumps(summary), flush=True)
+        else:
+            print("summary:", ", ".join(f"{k}={v}" for k, v in summary.items()), flush=True)
+
+    out = sys.stderr if args.json else sys.stdout
+    summary = demo.run(args.rounds, out=out, emit=emit, data=args.data, broker=args.broker,
+                       keep_running=None if args.exit else wait_for_signal)
+    ok = summary["committed"] == summary["stored_at_gateway"] == summary["accepted_by_platform"]
+    return 0 if ok and summary["duplicates_at_platform"] == 0 else 1
