@@ -59,6 +59,7 @@ class Uplink:
         self.client.max_inflight_messages_set(window)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.will_set(self._topic(wire.STATUS), self._status_payload("offline"), qos=1, retain=True)
+        self.client.on_socket_open = wire.tcp_nodelay
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message

@@ -1,14 +1,18 @@
 """End-to-end latency: cart commit → platform 2xx, next to a bare paho publish → subscribe.
 
 Both on the same private mosquitto in the same run.  The cart side is the real ledger (WAL,
-synchronous=FULL, Ed25519) and uplink; the gateway and the simulated platform are the real ones.
+synchronous=FULL, Ed25519) and uplink in this process; the gateway (`wastecart gateway run`) and
+the simulated platform (`wastecart sim platform`) run as their own processes, as deployed.
 Records are committed one at a time at a steady pace (not as a backlog), so each figure is the
 latency a collector's handover sees, not a drain rate.
 """
 
 from __future__ import annotations
 
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -16,20 +20,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge import keys, wire
+from edge import keys, wire, workflow
 from edge.store import Ledger
 from edge.uplink import Uplink
-from gateway.app import GatewayApp
-from gateway.config import GatewayConfig
-from sim_devices.platform import SimPlatform
 from wastecart.broker import PrivateBroker
 
 N = 200  # records (and baseline messages)
 PACE_S = 0.02  # one commit every 20 ms: well below capacity, so queueing does not dominate
-BODY = {"org": "H1", "note": "x" * 200}  # ~300-byte payloads, like a 3-line handover
+
+def handover() -> dict[str, Any]:
+    """A real 3-bag handover body, as the workflow builds it (~1.3 kB signed envelope)."""
+    weigh = {"gross_g": 1200, "tare_g": 0, "net_g": 1200, "stable": True, "protocol": "toledo", "raw": "x" * 18}
+    state = workflow.State(
+        org="H1", cart="BENCH-01", step=workflow.Step.STOP, collector="COL-1", round_id=wire.uuid7(),
+        department="D01", lines=tuple(workflow.Line(f"B{i}", "INFECTIOUS", 1200, weigh) for i in range(3)))
+    return workflow.handover_body(state, nurse="NUR-1", at=datetime.now().astimezone())
 
 
 def percentiles(values_ms: list[float]) -> dict[str, float]:
@@ -61,7 +70,7 @@ def bare_paho_rtt(broker: PrivateBroker) -> dict[str, float]:
     if not subscribed.wait(10):
         raise RuntimeError("baseline subscriber got no SUBACK")
     rtts: list[float] = []
-    pad = b"x" * 290
+    pad = b"x" * 1300  # the size of a signed 3-bag handover envelope
     for i in range(N):
         t0 = time.perf_counter_ns()
         pub.publish("bench/rtt", f"{i}:".encode() + pad, qos=1)
@@ -76,37 +85,68 @@ def bare_paho_rtt(broker: PrivateBroker) -> dict[str, float]:
     return percentiles(rtts)
 
 
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    """Start a ``wastecart`` command as its own process, as deployed (separate GILs)."""
+    return subprocess.Popen([sys.executable, "-m", "wastecart.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def commit_to_platform(broker: PrivateBroker, root: Path) -> dict[str, float]:
-    platform = SimPlatform()
-    platform.start()
+    """The cart in this process; the platform and the gateway as their own processes."""
     key = keys.load_or_create(root / "cart")
     ledger = Ledger(root / "cart", "BENCH-01", key)
-    gateway = GatewayApp(GatewayConfig(broker=broker.url, client_id="bench-gw", data=root / "gw",
-                                       platform=platform.url,
-                                       cart_keys={"BENCH-01": wire.public_key_text(key.public_key())}))
-    gateway.start()
-    uplink = Uplink(ledger, site="H1", broker=broker.url, window=100)
+    (root / "keys").mkdir()
+    (root / "keys" / "BENCH-01.pub").write_text(wire.public_key_text(key.public_key()))
+    platform = _spawn("sim", "platform", "--port", "0")
+    assert platform.stdout is not None
+    platform_url = platform.stdout.readline().split()[-1]
+    config = root / "gateway.toml"
+    config.write_text(f'data = "{root / "gw"}"\nplatform = "{platform_url}"\n'
+                      f'cart_keys_dir = "{root / "keys"}"\nclient_id = "bench-gw"\n')
+    gateway = _spawn("gateway", "run", "--config", str(config), "--broker", broker.url)
+    # resend_after_s=1: the warm-up record may be published before the gateway has subscribed
+    uplink = Uplink(ledger, site="H1", broker=broker.url, window=100, resend_after_s=1.0)
     uplink.start()
     try:
         if not uplink.connected.wait(10):
             raise RuntimeError("cart uplink did not connect")
         clock = wire.Clock("ntp", 0)
+        # Warm-up record (not measured): acked only once the gateway is up and subscribed.
+        ledger.commit("handover", handover(), now=datetime.now().astimezone(), clock=clock)
+        uplink.wake()
+        if not uplink.wait_synced(60):
+            raise RuntimeError("the gateway did not come up")
         for _ in range(N):
-            ledger.commit("handover", BODY, now=datetime.now().astimezone(), clock=clock)
+            ledger.commit("handover", handover(), now=datetime.now().astimezone(), clock=clock)
             uplink.wake()
             time.sleep(PACE_S)
-        if not gateway.wait_until(lambda st: st.get("accepted", 0) >= N, 60):
-            raise RuntimeError(f"only {gateway.stats()} accepted")
-        received = {r["id"]: r["first_received_at"] for r in platform.records()}
+        if not uplink.wait_synced(60):
+            raise RuntimeError(f"the gateway acknowledged only {uplink.acked} of {N} records")
+        deadline = time.monotonic() + 60
+        while True:  # the platform is another process: ask it until all are there (bounded)
+            received = {r["id"]: r["first_received_at"] for r in httpx.get(f"{platform_url}/records").json()}
+            if len(received) >= N + 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         committed = _commit_ns(ledger)
         if committed.keys() != received.keys():
-            raise RuntimeError("the platform's records differ from the cart's")
-        return percentiles([(received[rid] * 1e9 - ns) / 1e6 for rid, ns in committed.items()])
+            raise RuntimeError(f"the platform has {len(received)} records, the cart committed {len(committed)}")
+        warm_up = min(committed, key=committed.__getitem__)
+        return percentiles([(received[rid] * 1e9 - ns) / 1e6 for rid, ns in committed.items() if rid != warm_up])
     finally:
         uplink.stop()
-        gateway.stop()
-        platform.stop()
         ledger.close()
+        _stop(gateway)
+        _stop(platform)
 
 
 def _commit_ns(ledger: Ledger) -> dict[str, int]:

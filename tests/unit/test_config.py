@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import EdgeConfig
+from gateway.config import GatewayConfig
 from wastecart.config import ConfigError, load
 
 GOOD = 'org = "H1"\ncart = "CART-01"\ndata = "/tmp/x"\n'
@@ -18,9 +19,14 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_example_config_in_deploy_is_valid() -> None:
-    cfg = load(EdgeConfig, Path(__file__).parents[2] / "deploy" / "edge.example.toml")
+def test_example_configs_in_deploy_are_valid(tmp_path: Path) -> None:
+    deploy = Path(__file__).parents[2] / "deploy"
+    cfg = load(EdgeConfig, deploy / "edge.example.toml")
     assert cfg.uplink.window == 100
+    # the keys folder must exist for the gateway's config to validate: point it at a real one
+    gw = load(GatewayConfig, deploy / "gateway.example.toml", {"cart_keys_dir": str(tmp_path)})
+    assert gw.platform == "http://127.0.0.1:8080"
+    assert gw.forward.backoff_max_s == 300.0
 
 
 @pytest.mark.parametrize(("extra", "message"), [

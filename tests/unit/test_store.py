@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ def test_commits_chain_and_verify(tmp_path: Path) -> None:
     out = led.unsynced()
     envs = [json.loads(o.payload) for o in out]
     assert envs[0]["prev_hash"] == wire.GENESIS_HASH
-    for prev, env in zip(envs, envs[1:], strict=False):
+    for prev, env in itertools.pairwise(envs):
         assert env["prev_hash"] == prev["hash"]
     for env in envs:
         wire.verify_seal(env, key.public_key())

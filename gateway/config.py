@@ -1,0 +1,111 @@
+"""The gateway's configuration: one TOML file, typed and frozen, checked before anything starts.
+
+Loaded with ``wastecart.config.load(GatewayConfig, path, overrides)``, which reports a bad or
+unknown key by its dotted path (``forward.backoff_max_s: …``).  Nothing is clamped: a value out of
+range stops the process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from edge import wire
+
+
+class IngestConfig(BaseModel):
+    """How received records are grouped into one SQLite transaction (DESIGN §3: batching ~5x)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Messages per transaction (count).  The broker's in-flight window for our session usually
+    # caps a batch well below this; larger only helps after a backlog.
+    batch_max: int = Field(500, ge=1, le=65_535)
+    # How long to wait for more messages before committing a partial batch (ms): a few ms
+    # buys large batches under load and costs a cart almost nothing in ack latency.
+    linger_ms: int = Field(5, ge=0, le=10_000)
+
+
+class ForwardConfig(BaseModel):
+    """How stored records are pushed to the platform: timeouts, retries, rate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # One platform request (s): long enough for a slow platform, short enough that a hung
+    # connection does not hold the outbox back.
+    timeout_s: float = Field(10.0, gt=0, le=600)
+    # First retry delay (s); doubles per failed attempt up to backoff_max_s.
+    backoff_base_s: float = Field(1.0, gt=0, le=3_600)
+    # Longest wait between two attempts of one record (s): a platform outage of hours must
+    # not push the next attempt to days.
+    backoff_max_s: float = Field(300.0, gt=0, le=86_400)
+    # Full jitter (delay drawn from 0..backoff): many gateways/records do not retry in lockstep.
+    jitter: bool = True
+    # Attempts before a record is dead-lettered on temporary errors (count); None = retry
+    # forever, the default, because a record must not be dropped for a long outage.
+    max_attempts: int | None = Field(None, ge=1)
+    # Platform requests per second (token bucket; burst of the same size): platforms throttle.
+    rate_per_s: float = Field(50.0, gt=0, le=10_000)
+    # Records read from the store per forwarding pass (count).
+    batch: int = Field(100, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> ForwardConfig:
+        if self.backoff_max_s < self.backoff_base_s:
+            raise ValueError(f"backoff_max_s ({self.backoff_max_s}) is below backoff_base_s "
+                             f"({self.backoff_base_s})")
+        return self
+
+
+class GatewayConfig(BaseModel):
+    """Everything one gateway process needs; see ``deploy/`` for a commented example."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    broker: str = "mqtt://127.0.0.1:1883"
+    # MQTT client id: also the name of our persistent session on the broker, so keep it stable
+    # across restarts (records that arrive while we are down wait in that session).
+    client_id: str = Field("wc-gateway-1", min_length=1, max_length=64)
+    data: Path  # folder for gateway.sqlite
+    platform: str  # base URL of the platform API; records go to {platform}/records
+    # Port of the dashboard / REST API / metrics: reserved for a later issue, nothing listens yet.
+    port: int | None = Field(None, ge=0, le=65_535)
+    cart_keys: dict[str, str] = {}  # cart id -> base64 Ed25519 public key (wire.public_key_text)
+    cart_keys_dir: Path | None = None  # folder of <CART>.pub files holding the same base64 text
+    ingest: IngestConfig = IngestConfig()
+    forward: ForwardConfig = ForwardConfig()
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, value: str) -> str:
+        wire.broker_address(value)  # ContractError is a ValueError: pydantic reports it by key
+        return value
+
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"platform URL {value!r}: expected http(s)://host[:port][/path]")
+        return value.rstrip("/")
+
+    @field_validator("cart_keys")
+    @classmethod
+    def _cart_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for cart, key in value.items():
+            wire.check_id(cart, "cart id")
+            wire.load_public_key(key)
+        return value
+
+    @field_validator("cart_keys_dir")
+    @classmethod
+    def _keys_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a directory")
+        return value
+
+    @property
+    def db_path(self) -> Path:
+        return self.data / "gateway.sqlite"
