@@ -68,8 +68,10 @@ class PrivateBroker:
     def start(self) -> PrivateBroker:
         conf = self.data_dir / "mosquitto.conf"
         conf.write_text(CONF.format(port=self.port, data=self.data_dir))
-        self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Own session: a Ctrl-C in the terminal must not kill the broker before the parts using it
+        # have stopped in order; we stop it last.
+        self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, start_new_session=True)
         try:
             self._wait_listening()
         except SetupError:

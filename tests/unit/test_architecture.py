@@ -61,3 +61,14 @@ def test_the_check_sees_imports() -> None:
     """Guard against a check that could not fail: it does see gateway's import of the wire module."""
     found = set().union(*(imports(p) for p in sources("gateway")))
     assert "edge.wire" in found or "edge" in found
+
+
+def test_gateway_path_needs_none_of_the_cart_extras() -> None:
+    """A gateway host installs no OpenCV, zxing, pyzbar or pyserial (the ``edge`` extra)."""
+    import subprocess
+
+    code = ("import sys; from wastecart.cli import build; build(); import gateway.app, wastecart.cmd_gateway; "
+            "bad = {'cv2', 'zxingcpp', 'pyzbar', 'serial', 'qrcode', 'numpy'} & set(sys.modules); "
+            "print(', '.join(sorted(bad))); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert proc.returncode == 0, f"imported at CLI/gateway start: {proc.stdout.strip()} {proc.stderr}"

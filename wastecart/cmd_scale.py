@@ -1,0 +1,154 @@
+"""``wastecart scale read`` and ``wastecart sim scale``: a serial scale and its simulator on a pty.
+
+Heavy imports happen in the handlers.  ``edge.scale`` is imported here only for its parser registry;
+it imports pyserial lazily, so ``wastecart --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import queue
+import signal
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from edge.scale import PARSERS
+
+if TYPE_CHECKING:
+    from edge.scale import Reading
+    from sim_devices.scale import VirtualScale
+    from wastecart.cli import Cli
+
+DEFAULT_TIMEOUT_S = 5.0  # s: no frame for this long ends `scale read`; Toledo streams ≈7-10 frames/s
+SIM_SETTLE_S = 0.6  # s: how long a load typed into `sim scale` shows motion before it is stable
+
+
+def register(cli: Cli) -> None:
+    read = cli.command("scale", "read", _read, "read weights from a serial scale, one line per reading")
+    read.add_argument("--port", required=True, help="serial URL (serial://, socket://, loop://) or device path")
+    read.add_argument(
+        "--protocol",
+        default="auto",
+        choices=["auto", *PARSERS],
+        help="indicator protocol; auto: only toledo is implemented yet, so auto means toledo (with checksum)",
+    )
+    read.add_argument("--baud", type=int, default=9600, help="line speed (default 9600)")
+    read.add_argument("--count", type=int, default=None, help="stop after N readings (default: run until ^C)")
+    read.add_argument("--json", action="store_true", help="one JSON object per line")
+    read.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"seconds without any frame before giving up with exit 1 (default {DEFAULT_TIMEOUT_S:g})",
+    )
+
+    sim = cli.command("sim", "scale", _sim, "a virtual scale on a pty; type grams on stdin to load it")
+    sim.add_argument("--protocol", default="toledo", choices=["toledo"], help="protocol to speak")
+    sim.add_argument("--link", default=None, help="also make this symlink to the pty (a stable device path)")
+    sim.add_argument("--weight", type=int, default=0, help="initial load in grams (stable from the start)")
+    sim.add_argument("--rate", type=float, default=10.0, help="frames per second (default 10)")
+    sim.add_argument(
+        "--no-checksum", action="store_true", help="17-byte frames without checksum (read: --protocol toledo-nochk)"
+    )
+
+
+def _emit(obj: dict[str, Any], as_json: bool) -> None:
+    print(json.dumps(obj, ensure_ascii=False) if as_json else _human(obj), flush=True)
+
+
+def _human(obj: dict[str, Any]) -> str:
+    if "error" in obj:
+        return f"error: {obj['error']}"
+    if obj["weight_g"] is None:
+        return f"{'OVERLOAD' if obj['overload'] else 'UNDER ZERO'} ({obj['unit']})"
+    motion = "stable" if obj["stable"] else "motion"
+    return f"{obj['weight_g']:>9} g  {motion:<6} {'net' if obj['net'] else 'gross'}  (shown in {obj['unit']})"
+
+
+def _error_line(reading: Reading) -> dict[str, Any]:
+    return {"error": reading.error, "protocol": reading.protocol, "raw": reading.raw.decode("latin-1")}
+
+
+def _read(args: argparse.Namespace) -> int:
+    """Print readings until ``--count``; exit 1 when ``--timeout`` passes without a frame."""
+    from edge.errors import ScaleError
+    from edge.scale import ScaleReader
+
+    if not getattr(args, "verbose", False):  # our own lines report port errors; the log would repeat them
+        logging.getLogger("edge.scale").setLevel(logging.ERROR)
+    protocol = "toledo" if args.protocol == "auto" else args.protocol
+    events: queue.Queue[tuple[str, Any]] = queue.Queue()
+    reader = ScaleReader(
+        args.port,
+        protocol=protocol,
+        baud=args.baud,
+        on_reading=lambda r: events.put(("reading", r)),
+        on_state=lambda s: events.put(("state", s)),
+    )
+    reader.start()
+    readings, up, was_up = 0, False, False
+    deadline = time.monotonic() + args.timeout  # moved on by every frame, not by reconnect attempts
+    try:
+        while args.count is None or readings < args.count:
+            try:
+                kind, item = events.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                _emit({"error": f"no frame from {args.port} within {args.timeout:g} s"}, args.json)
+                return 1
+            if kind == "reading":
+                deadline = time.monotonic() + args.timeout
+                readings += item.error is None
+                _emit(item.as_json() if item.error is None else _error_line(item), args.json)
+            elif item == "connected":
+                up = was_up = True
+            elif item == "disconnected":
+                if not was_up:  # the port never opened: a user error (path, permissions), say so once
+                    raise ScaleError(reader.last_error or f"cannot open scale port {args.port!r}")
+                if up:  # report the loss once, not every failed reconnect
+                    _emit({"error": f"disconnected: {reader.last_error}"}, args.json)
+                up = False
+    finally:
+        reader.stop()
+    return 0
+
+
+def _sim(args: argparse.Namespace) -> int:
+    """Serve frames until SIGINT/SIGTERM; stdin lines load the scale (a person at a terminal)."""
+    from sim_devices.scale import VirtualScale
+
+    scale = VirtualScale(args.protocol, rate_hz=args.rate, checksum=not args.no_checksum, link=args.link)
+    scale.set_load(args.weight, settle_s=0)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    scale.start()
+    try:
+        print(f"scale ({args.protocol}) on {scale.path}", flush=True)
+        if args.link:
+            print(f"link {args.link} -> {scale.path}", flush=True)
+        threading.Thread(target=_load_from_stdin, args=(scale,), name="sim-scale-stdin", daemon=True).start()
+        started = time.monotonic()
+        while not stop.wait(1.0):
+            pass
+        print(f"scale stopped after {time.monotonic() - started:.0f} s, {scale.frames_sent} frames", flush=True)
+    finally:
+        scale.stop()
+    return 0
+
+
+def _load_from_stdin(scale: VirtualScale) -> None:
+    """``1234`` puts 1234 g on, ``0``/``off`` empties the platform; EOF just ends this thread."""
+    for line in sys.stdin:
+        text = line.strip().lower()
+        if not text:
+            continue
+        if text in ("0", "off"):
+            scale.remove_load(SIM_SETTLE_S)
+        elif text.lstrip("-").isdigit():
+            scale.set_load(int(text), SIM_SETTLE_S)
+        else:
+            print(f"ignored {text!r}: type grams (e.g. 1250), or 0 / off", file=sys.stderr, flush=True)
