@@ -78,8 +78,7 @@ class Uplink:
             log.warning("broker %s:%s refused the connection: %s", self.host, self.port, rc)
             return
         client.subscribe(self._topic(wire.ACK), qos=1)
-        client.publish(self._topic(wire.STATUS), self._status_payload("online"), qos=1, retain=True)
-        self._generation += 1
+        self._generation += 1  # the drain sees it: birth message, then re-send from the first unsynced
         self.connected.set()
         self._wake.set()
         log.info("connected to %s:%s", self.host, self.port)
@@ -106,10 +105,10 @@ class Uplink:
         """Call after a commit: the drain publishes without waiting for its timer."""
         self._wake.set()
 
-    def wait_synced(self, timeout: float) -> bool:
-        """Block until the ledger has no unsynced record (or the timeout passes)."""
+    def wait_synced(self, timeout: float, backlog: int = 0) -> bool:
+        """Block until at most ``backlog`` records are unsynced (or the timeout passes)."""
         with self._synced:
-            return self._synced.wait_for(lambda: self.ledger.backlog()[0] == 0, timeout=timeout)
+            return self._synced.wait_for(lambda: self.ledger.backlog()[0] <= backlog, timeout=timeout)
 
     def stop(self) -> None:
         self._stop.set()
@@ -136,6 +135,9 @@ class Uplink:
                 if not self.connected.is_set():
                     continue
                 stalled = inflight and time.monotonic() - last_progress > self.resend_after_s
+                if generation != self._generation:
+                    self.client.publish(self._topic(wire.STATUS), self._status_payload("online"), qos=1,
+                                        retain=True)
                 if generation != self._generation or stalled:
                     if stalled:
                         log.warning("no ack for %.0f s: re-sending from the first unsynced record",
