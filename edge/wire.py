@@ -234,6 +234,55 @@ def decode_ack(payload: bytes | bytearray) -> tuple[int, list[str]]:
     return upto, ids
 
 
+# Commands: gateway -> cart on wc/v1/{site}/{cart}/cmd/{name}.
+
+CMD_RESEND, CMD_TIME = "resend", "time"
+
+# Alerts the gateway raises on what it receives (DESIGN §3; waste-domain §8.8 for the domain ones).
+ALERT_KINDS = (
+    "FORGED",        # signature does not verify with the cart's key
+    "ALTERED",       # hash does not match the content
+    "REPLAYED",      # an id or (cart, seq) already stored with different content
+    "CHAIN_BREAK",   # prev_hash is not the hash of the cart's previous record
+    "SEQ_GAP",       # a cart's seq jumped; a resend was asked for
+    "UNKNOWN_CART",  # no public key configured for the cart
+    "MALFORMED",     # not JSON / not our schema / wrong topic
+)
+
+
+def cmd_topic(site: str, cart: str, name: str) -> str:
+    return topic(site, cart, f"{CMD}/{name}")
+
+
+def resend_payload(from_seq: int) -> bytes:
+    return canonical({"from_seq": from_seq})
+
+
+def decode_resend(payload: bytes | bytearray) -> int:
+    try:
+        value = json.loads(payload)["from_seq"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ContractError(f"resend payload is not {{from_seq}}: {exc}") from exc
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ContractError("resend payload: from_seq must be an integer >= 1")
+    return value
+
+
+def time_payload(utc_ms: int) -> bytes:
+    """The gateway's wall clock (ms since the epoch, UTC) for carts without NTP or RTC."""
+    return canonical({"utc_ms": utc_ms})
+
+
+def decode_time(payload: bytes | bytearray) -> int:
+    try:
+        value = json.loads(payload)["utc_ms"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ContractError(f"time payload is not {{utc_ms}}: {exc}") from exc
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ContractError("time payload: utc_ms must be a positive integer")
+    return value
+
+
 # --------------------------------------------------------------------------------------------
 # JSON Schema (a strict subset, so this module needs no third-party validator)
 

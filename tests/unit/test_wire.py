@@ -165,3 +165,15 @@ def test_timestamps_with_offset_validate() -> None:
     assert wire.validate_record(env) == []
     env["created_at"] = "2026-01-01 10:00"
     assert wire.validate_record(env)
+
+
+def test_command_payloads_round_trip_and_refuse_garbage() -> None:
+    assert wire.decode_resend(wire.resend_payload(5)) == 5
+    assert wire.decode_time(wire.time_payload(1_700_000_000_000)) == 1_700_000_000_000
+    assert wire.cmd_topic("S", "C", wire.CMD_RESEND) == "wc/v1/S/C/cmd/resend"
+    for bad in (b"", b"{}", b'{"from_seq": 0}', b'{"from_seq": true}', b'{"from_seq": "3"}'):
+        with pytest.raises(wire.ContractError):
+            wire.decode_resend(bad)
+    for bad in (b"[]", b'{"utc_ms": -1}', b'{"utc_ms": 1.5}'):
+        with pytest.raises(wire.ContractError):
+            wire.decode_time(bad)
