@@ -12,14 +12,15 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from edge import codes, keys, workflow
 from edge.clock import SystemClock
-from edge.config import EdgeConfig
+from edge.config import EdgeConfig, UplinkConfig
 from edge.errors import CodeError, StoreError
 from edge.store import Ledger
-from edge.uplink import Uplink
+from edge.uplink import Uplink, UplinkSettings
 
 if TYPE_CHECKING:
     from edge.scale import Reading, ScaleReader
@@ -36,16 +37,22 @@ def to_weight(r: Reading) -> workflow.Weight:
         tare_g=r.tare_g or 0, protocol=r.protocol, raw=r.raw.decode("latin-1"), error=problem)
 
 
+def uplink_settings(cfg: UplinkConfig) -> UplinkSettings:
+    return UplinkSettings(window=cfg.window, max_unacked=cfg.max_unacked, resend_after_s=cfg.resend_after_s,
+                          drain_rate=cfg.drain_rate, telemetry_s=cfg.telemetry_s,
+                          retention=timedelta(days=cfg.retention_days))
+
+
 class EdgeApp:
     def __init__(self, config: EdgeConfig) -> None:
         self.config = config
         self.clock = SystemClock(config.clock)
         self.key = keys.load_or_create(config.data)
-        self.ledger = Ledger(config.data, config.cart, self.key)
+        self.ledger = Ledger(config.data, config.cart, self.key, min_free_mb=config.min_free_mb)
         self.machine = workflow.Machine(workflow.State(org=config.org, cart=config.cart))
-        self.uplink = Uplink(self.ledger, site=config.org, broker=config.broker, window=config.uplink.window,
-                             resend_after_s=config.uplink.resend_after_s, telemetry_s=config.uplink.telemetry_s,
-                             status=self._device_status, now=self.clock.now)
+        self.uplink = Uplink(self.ledger, site=config.org, broker=config.broker,
+                             settings=uplink_settings(config.uplink), status=self._device_status,
+                             on_time=self.clock.offer, now=self.clock.now)
         self.scale_state = "none"
         self.scale: ScaleReader | None = None
         if config.scale.port:
@@ -87,7 +94,7 @@ class EdgeApp:
 
     def _device_status(self) -> dict[str, Any]:
         return {"scale": self.scale_state, "camera": "ok" if self.scanner else "none",
-                "clock": self.clock.source()}
+                "clock": self.clock.source(), "clock_offset_ms": self.clock.offset_ms}
 
     # the workflow thread ----------------------------------------------------------------------
 

@@ -33,8 +33,16 @@ class UplinkConfig(_Strict):
     # Records published and not yet acknowledged by the gateway.  20-100 is the measured sweet spot;
     # paho's 16-bit message ids make more than 65,535 impossible anyway.
     window: int = Field(100, ge=1, le=10_000)
+    # Records published and not yet acknowledged by the gateway (its acks come per batch, so this
+    # must cover a few batches to keep the pipe full); below paho's 65,535 message ids.
+    max_unacked: int = Field(5000, ge=1, le=60_000)
     resend_after_s: float = Field(30.0, gt=0)  # no ack progress for this long: re-send from first unsynced
+    # Records/s when draining a backlog after an outage (0 = as fast as the gateway acks): a fleet
+    # coming back at once should not flatten the gateway.
+    drain_rate: float = Field(0.0, ge=0)
     telemetry_s: float = Field(10.0, gt=0)  # period of the telemetry message
+    # Synced records are kept this many days on the cart, then purged (unsynced ones never are).
+    retention_days: float = Field(30.0, gt=0)
 
 
 class EdgeConfig(_Strict):
@@ -43,6 +51,9 @@ class EdgeConfig(_Strict):
     data: Path = Field(description="folder for the ledger and the cart's key")
     broker: str = "mqtt://127.0.0.1:1883"
     clock: Literal["auto", "ntp", "rtc", "unsynced"] = "auto"
+    # Below this much free space (MB) on the data folder's disk new handovers are refused with a
+    # clear message, so the ledger and its WAL always have room to record acks and finish commits.
+    min_free_mb: int = Field(64, ge=0)
     scale: ScaleConfig = ScaleConfig()
     camera: CameraConfig = CameraConfig()
     uplink: UplinkConfig = UplinkConfig()

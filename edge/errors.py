@@ -2,7 +2,8 @@
 the adapter that meets them, with ``raise … from``.
 
     EdgeError                 root: the CLI prints these as one line
-     ├── StoreError           the ledger cannot commit (disk full, corrupt file, read-only)
+     ├── StoreError           the ledger cannot commit (corrupt file, read-only, …)
+     │    └── DiskFullError   no space for new records (committed ones are safe)
      ├── ScaleError           the scale port or its frames
      │    └── FrameError      one frame that cannot be trusted (checksum, garbage, bad unit)
      ├── CameraError          the camera URL cannot be opened or stopped delivering frames
@@ -17,6 +18,10 @@ class EdgeError(Exception):
 
 class StoreError(EdgeError):
     """The ledger could not commit or read; nothing was half-written."""
+
+
+class DiskFullError(StoreError):
+    """The ledger's disk is (nearly) full: new records are refused, committed ones are untouched."""
 
 
 class ScaleError(EdgeError):

@@ -10,19 +10,20 @@ The seq head and chain head live in ``meta`` so purging synced rows never reuses
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge import wire
-from edge.errors import StoreError
+from edge.errors import DiskFullError, StoreError
 
 LEDGER_FILE = "ledger.sqlite"
 
@@ -59,12 +60,22 @@ class Outgoing:
     payload: bytes
 
 
-class Ledger:
-    """One cart's ledger file.  Thread-safe: one connection behind a lock (commits are short)."""
+def free_mb(folder: Path) -> int:
+    return shutil.disk_usage(folder).free // 2**20
 
-    def __init__(self, data_dir: Path, cart: str, key: Ed25519PrivateKey) -> None:
+
+class Ledger:
+    """One cart's ledger file.  Thread-safe: one connection behind a lock (commits are short).
+
+    ``min_free_mb``: below this much free space on the ledger's filesystem new records are
+    refused (the collector is told why) while acks and reads keep working, so nothing already
+    committed is put at risk by a disk that fills up.
+    """
+
+    def __init__(self, data_dir: Path, cart: str, key: Ed25519PrivateKey, *, min_free_mb: int = 0) -> None:
         self.cart = wire.check_id(cart, "cart id")
         self._key = key
+        self.min_free_mb = min_free_mb
         self._lock = threading.Lock()
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / LEDGER_FILE
@@ -101,6 +112,10 @@ class Ledger:
 
     def commit(self, rtype: str, body: Mapping[str, Any], *, now: datetime, clock: wire.Clock) -> Committed:
         """Seal and commit one record; returns only after the transaction is durable."""
+        left = free_mb(self.path.parent)
+        if left < self.min_free_mb:
+            raise DiskFullError(f"磁盘空间不足，记录未保存：{self.path.parent} 仅剩 {left} MB，至少需要 "
+                                f"{self.min_free_mb} MB (disk nearly full: record NOT saved)")
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -123,7 +138,7 @@ class Ledger:
                     self._db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
-                raise StoreError(f"记录未保存 (record NOT saved): {exc}") from exc
+                raise _translate(exc, f"记录未保存 (record NOT saved) in {self.path}") from exc
         return Committed(seq, env["id"], env["hash"])
 
     def unsynced(self, after_seq: int = 0, limit: int = 100) -> list[Outgoing]:
@@ -136,7 +151,7 @@ class Ledger:
     def mark_synced(self, upto_seq: int, ids: Iterable[str], at: datetime) -> int:
         """Apply a gateway ack: every seq ≤ upto_seq, and the listed ids.  Returns rows changed."""
         ids = list(ids)
-        stamp = at.isoformat(timespec="milliseconds")
+        stamp = at.astimezone(UTC).isoformat(timespec="milliseconds")  # UTC: purge compares strings
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -151,9 +166,22 @@ class Ledger:
                     changed += cur.rowcount
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
-                raise StoreError(f"cannot record the gateway's ack: {exc}") from exc
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise _translate(exc, f"cannot record the gateway's ack in {self.path}") from exc
         return changed
+
+    def purge_synced(self, older_than: datetime) -> int:
+        """Delete synced records acknowledged before ``older_than``; unsynced ones never.
+
+        The seq and chain heads live in ``meta``, so a purge never lets a seq be reused."""
+        with self._lock:
+            try:
+                cur = self._db.execute("DELETE FROM records WHERE synced_at IS NOT NULL AND synced_at < ?",
+                                       (older_than.astimezone(UTC).isoformat(timespec="milliseconds"),))
+            except sqlite3.Error as exc:
+                raise _translate(exc, f"cannot purge old records in {self.path}") from exc
+        return cur.rowcount
 
     def backlog(self) -> tuple[int, int | None]:
         """(unsynced count, commit time in ns of the oldest unsynced record or None)."""
@@ -165,6 +193,12 @@ class Ledger:
     def head(self) -> int:
         with self._lock:
             return int(self._meta("seq_head") or 0)
+
+
+def _translate(exc: sqlite3.Error, what: str) -> StoreError:
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
+        return DiskFullError(f"磁盘已满 (disk full): {what}: {exc}")
+    return StoreError(f"{what}: {exc}")
 
 
 def read_ledger(data_dir: Path) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import keys, wire, workflow
 from edge.store import Ledger
-from edge.uplink import Uplink
+from edge.uplink import Uplink, UplinkSettings
 from wastecart.broker import PrivateBroker
 
 N = 200  # records (and baseline messages)
@@ -114,7 +114,7 @@ def commit_to_platform(broker: PrivateBroker, root: Path) -> dict[str, float]:
                       f'cart_keys_dir = "{root / "keys"}"\nclient_id = "bench-gw"\n')
     gateway = _spawn("gateway", "run", "--config", str(config), "--broker", broker.url)
     # resend_after_s=1: the warm-up record may be published before the gateway has subscribed
-    uplink = Uplink(ledger, site="H1", broker=broker.url, window=100, resend_after_s=1.0)
+    uplink = Uplink(ledger, site="H1", broker=broker.url, settings=UplinkSettings(resend_after_s=1.0))
     uplink.start()
     try:
         if not uplink.connected.wait(10):

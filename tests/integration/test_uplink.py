@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import wire
 from edge.store import Ledger
-from edge.uplink import Uplink
+from edge.uplink import Uplink, UplinkSettings
 from wastecart.broker import PrivateBroker
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
@@ -57,7 +57,7 @@ def test_synced_only_on_the_gateways_ack(
         observer: tuple[mqtt.Client, queue.Queue[mqtt.MQTTMessage]]) -> None:
     client, got = observer
     ledger = Ledger(tmp_path, cart_id, Ed25519PrivateKey.generate())
-    uplink = Uplink(ledger, site="H1", broker=broker.url, resend_after_s=60)
+    uplink = Uplink(ledger, site="H1", broker=broker.url, settings=UplinkSettings(resend_after_s=60))
     uplink.start()
     try:
         birth = json.loads(next_on(got, "status").payload)

@@ -1,0 +1,59 @@
+"""``wastecart sim fleet``: many carts (real ledger + uplink, no hardware) for load and fault tests."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from wastecart.cli import Cli
+from wastecart.errors import WastecartError
+
+
+def register(cli: Cli) -> None:
+    p = cli.command("sim", "fleet", fleet, "run N simulated carts through the real cart ledger and uplink; "
+                    "exits 0 once all N×M records are committed and acknowledged by the gateway")
+    p.add_argument("--broker", required=True, help="mqtt://host:port")
+    p.add_argument("--data", type=Path, required=True,
+                   help="one folder per cart under it (DIR/<cart>/); public keys in DIR/keys/ for the gateway")
+    p.add_argument("--carts", type=int, default=3, help="number of carts (default 3)")
+    p.add_argument("--records", type=int, default=100, help="records per cart (default 100)")
+    p.add_argument("--rate", type=float, default=0.0, help="records/s for the whole fleet (0 = as fast as possible)")
+    p.add_argument("--org", default="H330100001", help="organisation code (the MQTT site level)")
+    p.add_argument("--window", type=int, default=100, help="QoS 1 messages in flight per cart")
+    p.add_argument("--max-unacked", type=int, default=5000, help="records awaiting the gateway's ack per cart")
+    p.add_argument("--resend-after", type=float, default=5.0,
+                   help="seconds without ack progress before re-sending (default 5)")
+    p.add_argument("--min-free-mb", type=int, default=0, help="refuse new records below this much free disk")
+    p.add_argument("--json", action="store_true", help="print the final summary as JSON")
+
+
+def fleet(args: argparse.Namespace) -> int:
+    from edge.uplink import UplinkSettings
+    from wastecart.fleet import Fleet, progress_stream
+
+    if args.carts < 1 or args.records < 0 or not 1 <= args.carts <= 999:
+        raise WastecartError("--carts must be 1..999 and --records >= 0")
+    settings = UplinkSettings(window=args.window, max_unacked=args.max_unacked, resend_after_s=args.resend_after)
+    f = Fleet(broker=args.broker, data=args.data, carts=args.carts, records=args.records, rate=args.rate,
+              org=args.org, settings=settings, min_free_mb=args.min_free_mb)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: f.stop.set())
+    print(f"fleet: {args.carts} carts x {args.records} records, data {args.data}, "
+          f"gateway keys {f.keys_dir}", flush=True)
+    t0 = time.monotonic()
+    try:
+        done = f.run(progress_stream())
+        summary = {"carts": args.carts, "records": args.records, "committed": f.committed(),
+                   "synced": f.synced(), "disk_full_refusals": f.disk_full,
+                   "seconds": round(time.monotonic() - t0, 2), "done": done}
+    finally:
+        f.close()
+    if progress_stream():
+        sys.stderr.write("\n")
+    print(json.dumps(summary) if args.json else "fleet " + ("done" if done else "stopped") + ": "
+          + ", ".join(f"{k}={v}" for k, v in summary.items()), flush=True)
+    return 0 if done else 1
