@@ -66,7 +66,8 @@ class GatewayApp:
         log.info("gateway: stopped")
 
     def stats(self) -> dict[str, int]:
-        """Store counts (received, stored, duplicates, quarantined, accepted, pending, dead) + threads'."""
+        """Store counts (``GatewayStore.counts``: received, stored, duplicates, quarantined, pending,
+        held, forwarding, accepted, dead, redeliveries, alerts) + the threads' counters."""
         if self._store is None:
             return dict(self._final or {})
         out = self._store.counts()

@@ -26,6 +26,10 @@ class IngestConfig(BaseModel):
     # How long to wait for more messages before committing a partial batch (ms): a few ms
     # buys large batches under load and costs a cart almost nothing in ack latency.
     linger_ms: int = Field(5, ge=0, le=10_000)
+    # Shortest interval between two resend requests to one cart (s).  A cart restarts its drain
+    # from the asked seq, so asking again while it is still re-sending only causes duplicates;
+    # an open gap is asked for again after this long even if the cart sends nothing new.
+    resend_interval_s: float = Field(10.0, gt=0, le=3_600)
 
 
 class ForwardConfig(BaseModel):
@@ -50,6 +54,10 @@ class ForwardConfig(BaseModel):
     rate_per_s: float = Field(50.0, gt=0, le=10_000)
     # Records read from the store per forwarding pass (count).
     batch: int = Field(100, ge=1, le=10_000)
+    # Consecutive failed attempts (HTTP 408/429/5xx) after which the whole outbox pauses for the
+    # backoff instead of trying every due record (count).  A connection failure or timeout
+    # pauses it at once: the platform is down, and trying 10,000 records against it is noise.
+    breaker_failures: int = Field(3, ge=1, le=1_000)
 
     @model_validator(mode="after")
     def _backoff_order(self) -> ForwardConfig:

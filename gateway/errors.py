@@ -12,7 +12,16 @@ class GatewayError(Exception):
 
 
 class IngestError(GatewayError):
-    """A record payload that is refused; the message is the quarantine reason."""
+    """A record payload that is refused; the message is the quarantine reason.
+
+    ``kind`` is the alert it raises (one of ``wire.ALERT_KINDS``); ``subject`` names what it is
+    about (the record id when the envelope could be read, else None: the topic is used).
+    """
+
+    def __init__(self, message: str, *, kind: str = "MALFORMED", subject: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.subject = subject
 
 
 class GatewayStoreError(GatewayError):
@@ -20,8 +29,17 @@ class GatewayStoreError(GatewayError):
 
 
 class ForwardError(GatewayError):
-    """A platform call that did not succeed; ``permanent`` says whether a retry can help."""
+    """A platform call that did not succeed.
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    ``permanent``: a retry cannot help (dead letter).  ``unreachable``: no answer at all (connection
+    or timeout): the platform is down or hung, so the forwarder pauses as a whole.  ``unknown``:
+    the request may have reached the platform (a read timeout, a connection dropped after
+    sending): the next attempt is a counted re-delivery.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, unreachable: bool = False,
+                 unknown: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.unreachable = unreachable
+        self.unknown = unknown

@@ -1,9 +1,22 @@
 """Forwarder: the gateway's outbox to the platform (idempotency keys, backoff, rate limit, dead letters).
 
 One thread owns the HTTP client.  It wakes when ingest committed (``wake()``) or when the earliest
-retry is due, POSTs each due record to ``{platform}/records`` with ``Idempotency-Key: <id>``, and
-records the outcome in the store: 2xx accepted; 408/429/5xx/timeouts/connection errors retried
-with exponential backoff and full jitter; any other 4xx dead-lettered with status and text.
+retry is due, and for each due record: marks it ``forwarding`` in the store (durably, BEFORE the
+POST), POSTs it to ``{platform}/records`` with ``Idempotency-Key: <id>``, and records the outcome:
+2xx accepted; 408/429/5xx/timeouts/connection errors retried with exponential backoff and full
+jitter; any other 4xx dead-lettered with status and text.
+
+Exactly once, as far as we can: a real platform may ignore idempotency keys, so a record is only
+sent again when its outcome is unknown: a timeout or connection loss after the request went out,
+or a record found in ``forwarding`` at start-up (crash between POST and answer).  Those
+re-deliveries are counted in the store (``redeliveries``), never hidden.  A connection refused or
+a connect timeout is not one: the request never left.
+
+Platform-down pacing (a circuit breaker, ``Breaker``): a connection failure or timeout, or
+``breaker_failures`` failed attempts in a row, pauses the WHOLE outbox for the backoff of the
+consecutive failure count (full jitter); then one record probes the platform.  So a platform
+outage of hours costs one request per backoff period, not one per due record, and a
+platform that fails a share of requests at random (the odd 503) does not stall the outbox.
 """
 
 from __future__ import annotations
@@ -31,6 +44,9 @@ REASON_MAX_CHARS = 500
 RETRYABLE_4XX = frozenset({408, 429})
 # How long stop() waits for an in-flight request to finish (s, on top of the request timeout).
 STOP_GRACE_S = 5.0
+# httpx errors raised before a single byte of the request left: not a re-delivery when retried.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol,
+            httpx.ProxyError)
 
 
 def platform_body(rec: Pending) -> dict[str, Any]:
@@ -68,6 +84,33 @@ class TokenBucket:
                 return False
 
 
+class Breaker:
+    """Pauses the whole outbox after the platform looked down (pure: injected clock and rng)."""
+
+    def __init__(self, cfg: ForwardConfig, rng: random.Random, clock: Callable[[], float] = time.monotonic) -> None:
+        self._cfg = cfg
+        self._rng = rng
+        self._clock = clock
+        self.failures = 0  # consecutive failed attempts
+        self.opened = 0  # times the breaker opened (a metric)
+        self._open_until = 0.0
+
+    def success(self) -> None:
+        self.failures = 0
+        self._open_until = 0.0
+
+    def failure(self, *, unreachable: bool) -> None:
+        """A failed attempt; ``unreachable`` (no answer at all) opens the breaker at once."""
+        self.failures += 1
+        if unreachable or self.failures >= self._cfg.breaker_failures:
+            self._open_until = self._clock() + backoff_s(self.failures, self._cfg, self._rng)
+            self.opened += 1
+
+    def wait_s(self) -> float:
+        """How long the outbox must still wait (0: closed, or time for one probe)."""
+        return max(0.0, self._open_until - self._clock())
+
+
 class PlatformClient:
     """The HTTP boundary: httpx errors and non-2xx answers become ForwardError."""
 
@@ -78,10 +121,14 @@ class PlatformClient:
     def post(self, rec: Pending) -> None:
         try:
             resp = self._http.post(self._url, json=platform_body(rec), headers={"Idempotency-Key": rec.id})
+        except NOT_SENT as exc:
+            raise ForwardError(f"platform unreachable: {exc!r}", unreachable=True) from exc
         except httpx.TimeoutException as exc:
-            raise ForwardError(f"platform timed out: {exc!r}") from exc
-        except httpx.HTTPError as exc:
-            raise ForwardError(f"platform unreachable: {exc!r}") from exc
+            raise ForwardError(f"platform timed out, outcome unknown: {exc!r}", unreachable=True,
+                               unknown=True) from exc
+        except httpx.HTTPError as exc:  # connection lost after sending (reset, protocol error)
+            raise ForwardError(f"platform connection lost, outcome unknown: {exc!r}", unreachable=True,
+                               unknown=True) from exc
         if resp.is_success:
             return
         text = resp.text[:REASON_MAX_CHARS]
@@ -103,12 +150,18 @@ class Forwarder:
         self._rng = rng or random.Random()
         self._client = PlatformClient(platform, cfg.timeout_s)
         self._bucket = TokenBucket(cfg.rate_per_s)
+        self._breaker = Breaker(cfg, self._rng)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gw-forwarder", daemon=True)
-        self._counters = {"forward_attempts": 0, "forward_retries": 0, "forward_errors": 0}
+        self._counters = {"forward_attempts": 0, "forward_retries": 0, "forward_errors": 0, "recovered": 0}
 
     def start(self) -> None:
+        """Recover what a previous run left in 'forwarding' (outcome unknown), then start the thread."""
+        self._counters["recovered"] = self._store.recover_forwarding(time.time())
+        if self._counters["recovered"]:
+            log.warning("forwarder: %d record(s) were being forwarded when the gateway stopped; "
+                        "sending them again (counted as re-deliveries)", self._counters["recovered"])
         self._thread.start()
 
     def wake(self) -> None:
@@ -125,7 +178,8 @@ class Forwarder:
         self._client.close()
 
     def stats(self) -> dict[str, int]:
-        return dict(self._counters)
+        return {**self._counters, "breaker_opened": self._breaker.opened,
+                "platform_down": int(self._breaker.wait_s() > 0)}
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -140,38 +194,47 @@ class Forwarder:
             self._wake.wait(wait)
 
     def _idle_wait(self) -> float:
+        paused = self._breaker.wait_s()
+        if paused > 0:
+            return paused
         due = self._store.next_attempt_at()
         return IDLE_WAIT_S if due is None else min(IDLE_WAIT_S, max(0.0, due - time.time()))
 
     def _pass(self) -> None:
-        """Forward everything due now, batch by batch."""
+        """Forward everything due now, batch by batch, until done, stopped or the breaker opens."""
         while not self._stop.is_set():
             due = self._store.due_for_forwarding(time.time(), self._cfg.batch)
             if not due:
                 return
             for rec in due:
-                if not self._bucket.take(self._stop):
+                if self._breaker.wait_s() > 0 or not self._bucket.take(self._stop):
                     return
                 self._forward(rec)
 
     def _forward(self, rec: Pending) -> None:
         self._counters["forward_attempts"] += 1
+        attempt = self._store.mark_forwarding(rec.id, time.time())  # durable before the request leaves
         try:
             self._client.post(rec)
         except ForwardError as exc:
-            attempt = rec.attempts + 1
-            limit = self._cfg.max_attempts
-            if exc.permanent or (limit is not None and attempt >= limit):
-                log.warning("forwarder: record %s (cart %s seq %d) dead-lettered: %s",
-                            rec.id, rec.cart, rec.seq, exc)
-                self._store.mark_dead(rec.id, str(exc))
-                self._on_change()
-            else:
-                delay = backoff_s(attempt, self._cfg, self._rng)
-                self._counters["forward_retries"] += 1
-                log.info("forwarder: record %s attempt %d failed (%s); retry in %.2f s", rec.id, attempt, exc, delay)
-                self._store.mark_retry(rec.id, str(exc), time.time() + delay)
+            self._failed(rec, attempt, exc)
             return
-        # If this commit fails, the record is sent again later; its idempotency key makes that harmless.
+        self._breaker.success()
+        # If this commit fails, the record stays 'forwarding': re-sent (and counted) after a restart.
         self._store.mark_accepted(rec.id, time.time())
+        self._on_change()
+
+    def _failed(self, rec: Pending, attempt: int, exc: ForwardError) -> None:
+        limit = self._cfg.max_attempts
+        if not exc.permanent:
+            self._breaker.failure(unreachable=exc.unreachable)
+        if exc.permanent or (limit is not None and attempt >= limit):
+            log.warning("forwarder: record %s (cart %s seq %d) dead-lettered: %s", rec.id, rec.cart, rec.seq, exc)
+            self._store.mark_dead(rec.id, str(exc))
+            self._on_change()
+            return
+        delay = backoff_s(attempt, self._cfg, self._rng)
+        self._counters["forward_retries"] += 1
+        log.info("forwarder: record %s attempt %d failed (%s); retry in %.2f s", rec.id, attempt, exc, delay)
+        self._store.mark_retry(rec.id, str(exc), time.time() + delay, unknown=exc.unknown)
         self._on_change()

@@ -77,17 +77,48 @@ def test_error_rate_half_fails_about_half(platform: SimPlatform, http: httpx.Cli
 
 def test_control_at_run_time(platform: SimPlatform, http: httpx.Client) -> None:
     assert http.get("/control").json() == {"error_rate": 0.0, "latency_ms": 0, "down": False}
-    r = http.post("/control", json={"down": True})
-    assert r.json() == {"error_rate": 0.0, "latency_ms": 0, "down": True}
-    assert platform.down is True
-    assert http.post("/records", json={"id": "a"}).status_code == 503
-    assert http.get("/records").status_code == 503
-    assert http.get("/control").status_code == 200  # /control always answers
-    assert http.post("/control", json={"down": False, "latency_ms": 50}).status_code == 200
+    r = http.post("/control", json={"latency_ms": 50})
+    assert r.json() == {"error_rate": 0.0, "latency_ms": 50, "down": False}
     r = http.post("/records", json={"id": "a"})
     assert r.status_code == 201
     assert r.elapsed.total_seconds() >= 0.05
     assert platform.faults == {"error_rate": 0.0, "latency_ms": 50, "down": False}
+
+
+def test_down_refuses_connections_and_comes_back_on_the_same_port(platform: SimPlatform) -> None:
+    url, port = platform.url, platform.port
+    with httpx.Client(base_url=platform.control_url, timeout=10) as control:
+        assert control.post("/control", json={"down": True}).json()["down"] is True
+        with pytest.raises(httpx.ConnectError):
+            httpx.post(f"{url}/records", json={"id": "a"}, timeout=5)
+        assert control.get("/records").json() == []  # the control port still reads
+        assert control.post("/records", json={"id": "a"}).status_code == 404  # but takes no records
+        assert control.post("/control", json={"down": False}).json()["down"] is False
+    assert platform.port == port
+    assert httpx.post(f"{url}/records", json={"id": "a"}, timeout=5).status_code == 201
+
+
+def test_down_from_the_main_port_and_at_start() -> None:
+    with SimPlatform(down=True) as p:
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{p.url}/records", timeout=5)
+        p.down = False
+        assert httpx.post(f"{p.url}/control", json={"down": True}, timeout=5).status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{p.url}/control", timeout=5)
+        assert httpx.post(f"{p.control_url}/control", json={"down": False}, timeout=5).status_code == 200
+        assert httpx.get(f"{p.url}/records", timeout=5).json() == []
+
+
+def test_idempotency_key_repeats_are_counted_not_stored_twice(platform: SimPlatform, http: httpx.Client) -> None:
+    for expected in (201, 200, 200):
+        r = http.post("/records", json={"id": "k1", "n": expected}, headers={"Idempotency-Key": "k1"})
+        assert r.status_code == expected
+    assert r.json() == {"id": "k1", "status": "accepted", "duplicate": True}
+    item = platform.records()[0]
+    assert (item["received_count"], item["record"]["n"]) == (3, 201)  # the first one stands
+    assert http.get("/stats").json() == {"records": 1, "receipts": 3, "duplicates": 2, "injected_errors": 0,
+                                         "bad_requests": 0}
 
 
 @pytest.mark.parametrize("body", [
@@ -106,12 +137,13 @@ def test_bad_start_settings_are_refused() -> None:
         SimPlatform(error_rate=2)
 
 
-def test_stop_closes_the_port() -> None:
+def test_stop_closes_the_ports() -> None:
     p = SimPlatform().start()
-    url = p.url
+    urls = [p.url, p.control_url]
     p.stop()
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{url}/records", timeout=5)
+    for url in urls:
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{url}/records", timeout=5)
 
 
 def test_cli_prints_where_it_listens_and_stops_on_sigterm() -> None:
@@ -123,7 +155,10 @@ def test_cli_prints_where_it_listens_and_stops_on_sigterm() -> None:
         line = proc.stdout.readline().strip()
         assert line.startswith("platform listening on http://127.0.0.1:")
         url = line.rsplit(" ", 1)[1]
+        control = proc.stdout.readline().strip()
+        assert control.startswith("platform control on http://127.0.0.1:")
         assert httpx.post(f"{url}/records", json={"id": "a"}, timeout=5).status_code == 503
+        assert httpx.get(f"{control.rsplit(' ', 1)[1]}/stats", timeout=5).json()["injected_errors"] == 1
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:

@@ -1,0 +1,254 @@
+"""Gateway throughput: records validated, stored and acknowledged per second by one gateway process.
+
+Next to a baseline measured in the same run on the same private mosquitto: the same payloads
+published the same way (pipelined QoS 1 from a separate process) to a bare paho subscriber.
+
+- 20,000 signed handover records of 10 carts (``wire.unsigned_envelope`` + ``wire.seal``, chained
+  per cart, ~1 kB each) are built before anything is timed and handed to a publisher PROCESS
+  (its own GIL) that publishes them as fast as paho's pipelining allows (in-flight window 100).
+- gateway: ``wastecart gateway run`` as its own process, as deployed, with a simulated platform
+  process; the figure is first publish -> last application ack (``wc/v1/+/+/ack``) covering every
+  record id.  Every record goes through topic, schema, Ed25519, chain, dedupe, commit, ack.
+- baseline: first publish -> last message received by a bare paho QoS 1 subscriber.
+
+``run() -> dict`` is what ``python -m tests.bench`` calls; ``python -m tests.bench.bench_gateway``
+runs it alone and prints the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import pickle
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge import wire
+from wastecart.broker import PrivateBroker
+
+CARTS = 10  # carts publishing at once
+PER_CART = 2_000  # records per cart (20,000 in all)
+SITE = "H1"
+WINDOW = 100  # publisher's in-flight QoS 1 window (DESIGN §3: 20-100 is the sweet spot)
+TIMEOUT_S = 300.0  # give up on a phase after this long
+WARMUP_EVERY_S = 1.0  # re-publish the warm-up record until the gateway (subscribing) acks it
+
+
+def handover_body(cart: str, seq: int) -> dict[str, Any]:
+    weighing = {"gross_g": 1250 + seq, "tare_g": 50, "net_g": 1200 + seq, "stable": True,
+                "protocol": "toledo", "raw": "ST,GS,+001.250kg"}
+    return {
+        "org": SITE, "round_id": wire.uuid7(), "handover_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "department": "ICU", "from_party": {"person_id": "N0001", "auth_method": "card"},
+        "to_party": {"person_id": "C0001", "device_id": cart},
+        "lines": [{"package_code": f"BAG{seq:06d}", "category": "INFECTIOUS", "waste_code": "841-001-01",
+                   "weight_g": 1200 + seq, "weighing": weighing}],
+        "totals": [{"category": "INFECTIOUS", "count": 1, "weight_g": 1200 + seq}],
+    }
+
+
+def build_records(keys_dir: Path) -> tuple[list[tuple[str, bytes]], set[str]]:
+    """(topic, payload) interleaved across carts (each cart in seq order), and every record id."""
+    per_cart: list[list[tuple[str, bytes]]] = []
+    ids: set[str] = set()
+    for c in range(CARTS):
+        cart = f"BENCH-{c:02d}"
+        key = Ed25519PrivateKey.generate()
+        (keys_dir / f"{cart}.pub").write_text(wire.public_key_text(key.public_key()))
+        prev, out = wire.GENESIS_HASH, []
+        for seq in range(1, PER_CART + 1):
+            env = wire.seal(wire.unsigned_envelope(
+                record_id=wire.uuid7(), cart=cart, seq=seq, created_at=datetime.now(UTC).isoformat(),
+                clock=wire.Clock("ntp", seq), rtype="handover", body=handover_body(cart, seq), prev_hash=prev), key)
+            prev = env["hash"]
+            ids.add(env["id"])
+            out.append((wire.topic(SITE, cart, wire.RECORD), wire.encode(env)))
+        per_cart.append(out)
+    return [item for row in zip(*per_cart, strict=True) for item in row], ids
+
+
+def _publisher(broker_url: str, path: str, topic_override: str | None, started: Any, go: Any) -> None:
+    """Child process: publish every (topic, payload) in ``path`` pipelined; put the start time."""
+    messages: list[tuple[str, bytes]] = pickle.loads(Path(path).read_bytes())
+    host, port, _ = wire.broker_address(broker_url)
+    connected = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{time.time_ns()}")
+    client.on_socket_open = wire.tcp_nodelay
+    client.on_connect = lambda *_: connected.set()
+    client.max_inflight_messages_set(WINDOW)
+    client.max_queued_messages_set(0)  # unbounded: paho queues, its loop sends within the window
+    client.connect(host, port)
+    client.loop_start()
+    connected.wait(30)
+    go.wait(TIMEOUT_S)
+    t0 = time.monotonic()
+    started.put(t0)
+    last = None
+    for topic, payload in messages:
+        last = client.publish(topic_override or topic, payload, qos=1)
+    if last is not None:
+        last.wait_for_publish(TIMEOUT_S)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _start_publisher(broker: PrivateBroker, messages: list[tuple[str, bytes]], tmp: Path,
+                     topic: str | None) -> tuple[Any, Any, Any]:
+    path = tmp / "messages.pickle"
+    path.write_bytes(pickle.dumps(messages))
+    ctx = mp.get_context("spawn")
+    started, go = ctx.Queue(), ctx.Event()
+    proc = ctx.Process(target=_publisher, args=(broker.url, str(path), topic, started, go), daemon=True)
+    proc.start()
+    return proc, started, go
+
+
+def _client(broker: PrivateBroker, name: str, subscription: str, inbox: queue.Queue[bytes]) -> mqtt.Client:
+    host, port, _ = wire.broker_address(broker.url)
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name)
+    client.on_socket_open = wire.tcp_nodelay
+    client.on_connect = lambda c, *_: c.subscribe(subscription, qos=1)
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_message = lambda _c, _u, msg: inbox.put(bytes(msg.payload))
+    client.connect(host, port)
+    client.loop_start()
+    if not subscribed.wait(30):
+        raise RuntimeError(f"{name}: no SUBACK")
+    return client
+
+
+def baseline(broker: PrivateBroker, messages: list[tuple[str, bytes]], tmp: Path) -> dict[str, Any]:
+    """Bare paho: the same payloads, pipelined QoS 1, to one subscriber; messages/s."""
+    inbox: queue.Queue[bytes] = queue.Queue()
+    sub = _client(broker, "bench-base-sub", "bench/base", inbox)
+    proc, started, go = _start_publisher(broker, messages, tmp, "bench/base")
+    try:
+        go.set()
+        t0 = started.get(timeout=60)
+        for _ in range(len(messages)):
+            inbox.get(timeout=TIMEOUT_S)
+        seconds = time.monotonic() - t0
+    finally:
+        proc.join(60)
+        sub.disconnect()
+        sub.loop_stop()
+    return {"messages": len(messages), "seconds": round(seconds, 2), "per_s": round(len(messages) / seconds)}
+
+
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "wastecart.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _warm_up(broker: PrivateBroker, keys_dir: Path, acks: queue.Queue[bytes]) -> None:
+    """Publish one record of a warm-up cart until the gateway has subscribed and acks it."""
+    key = Ed25519PrivateKey.generate()
+    (keys_dir / "BENCH-WARM.pub").write_text(wire.public_key_text(key.public_key()))
+    env = wire.seal(wire.unsigned_envelope(
+        record_id=wire.uuid7(), cart="BENCH-WARM", seq=1, created_at=datetime.now(UTC).isoformat(),
+        clock=wire.Clock("ntp", 1), rtype="handover", body=handover_body("BENCH-WARM", 1),
+        prev_hash=wire.GENESIS_HASH), key)
+    host, port, _ = wire.broker_address(broker.url)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-warm")
+    pub.connect(host, port)
+    pub.loop_start()
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            pub.publish(wire.topic(SITE, "BENCH-WARM", wire.RECORD), wire.encode(env), qos=1)
+            try:
+                while True:
+                    if env["id"] in wire.decode_ack(acks.get(timeout=WARMUP_EVERY_S))[1]:
+                        return
+            except queue.Empty:
+                continue
+        raise RuntimeError("the gateway did not come up")
+    finally:
+        pub.disconnect()
+        pub.loop_stop()
+
+
+def gateway(broker: PrivateBroker, messages: list[tuple[str, bytes]], ids: set[str], root: Path,
+            keys_dir: Path, profile: bool = False) -> dict[str, Any]:
+    """``wastecart gateway run`` as its own process: first publish -> every id acked."""
+    platform = _spawn("sim", "platform", "--port", "0")
+    assert platform.stdout is not None
+    platform_url = platform.stdout.readline().split()[-1]
+    config = root / "gateway.toml"
+    config.write_text(f'data = "{root / "gw"}"\nplatform = "{platform_url}"\ncart_keys_dir = "{keys_dir}"\n'
+                      f'client_id = "bench-gw"\nbroker = "{broker.url}"\n')
+    gw = _spawn("gateway", "run", "--config", str(config))
+    acks: queue.Queue[bytes] = queue.Queue()
+    sub = _client(broker, "bench-acks", f"{wire.TOPIC_ROOT}/+/+/{wire.ACK}", acks)
+    spy = None
+    try:
+        _warm_up(broker, keys_dir, acks)
+        if profile:
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(gw.pid),
+                                    "-o", str(root / "gateway-profile.txt"), "-f", "raw", "-r", "200"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc, started, go = _start_publisher(broker, messages, root, None)
+        go.set()
+        t0 = started.get(timeout=60)
+        missing = set(ids)
+        while missing:
+            missing.difference_update(wire.decode_ack(acks.get(timeout=TIMEOUT_S))[1])
+        seconds = time.monotonic() - t0
+        proc.join(60)
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+        sub.disconnect()
+        sub.loop_stop()
+        _stop(gw)
+        _stop(platform)
+    return {"records": len(ids), "seconds": round(seconds, 2), "per_s": round(len(ids) / seconds)}
+
+
+def run(profile: bool = False) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="wc-bench-gw-") as tmp, PrivateBroker() as broker:
+        root = Path(tmp)
+        keys_dir = root / "keys"
+        keys_dir.mkdir()
+        messages, ids = build_records(keys_dir)
+        size = sum(len(p) for _, p in messages) // len(messages)
+        base = baseline(broker, messages, root)
+        gw = gateway(broker, messages, ids, root, keys_dir, profile)
+        if profile:
+            out = Path("gateway-profile.txt")
+            out.write_text((root / "gateway-profile.txt").read_text())
+    return {
+        "what": f"{len(ids)} signed records of {CARTS} carts (~{size} B), pipelined QoS 1 from another process: "
+                "gateway (own process) validated+stored+acked per s vs bare paho subscriber messages/s",
+        "gateway": gw,
+        "baseline_paho_subscriber": base,
+        "ratio": round(gw["per_s"] / base["per_s"], 2),
+        "goal_per_s": 5_000,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(profile="--profile" in sys.argv), indent=2))
