@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit bench clean
+.PHONY: demo test lint unit faults chaos bench clean
 
 $(STAMP): pyproject.toml deploy/bootstrap.sh
 	VENV=$(VENV) deploy/bootstrap.sh
@@ -20,6 +20,12 @@ lint: $(STAMP)
 
 unit: $(STAMP)  ## only the fast, pure tests
 	$(BIN)/pytest tests/unit
+
+faults: $(STAMP)  ## only the fault-injection tests (real processes, kill -9, outages)
+	$(BIN)/pytest tests/faults
+
+chaos: $(STAMP)  ## the cart killed 500 times at random points (CI does 50)
+	WASTECART_CHAOS_KILLS=500 $(BIN)/pytest tests/faults -k cart_killed_many_times
 
 bench: $(STAMP)  ## benchmarks -> bench-report.json
 	$(BIN)/python -m tests.bench --out bench-report.json

@@ -91,6 +91,9 @@ class Ledger:
             self._set_meta_now("cart", self.cart)
         elif owner != self.cart:
             raise StoreError(f"{self.path}: ledger belongs to cart {owner}, not {self.cart}")
+        # Kept in step by commit and mark_synced, so backlog() is O(1): it is asked on every ack.
+        self._unsynced: int = self._db.execute("SELECT count(*) FROM records WHERE synced_at IS NULL").fetchone()[0]
+        self._head = int(self._meta("seq_head") or 0)
 
     def _migrate(self) -> None:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
@@ -120,7 +123,7 @@ class Ledger:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    seq = int(self._meta("seq_head") or 0) + 1
+                    seq = self._head + 1
                     prev = self._meta("head_hash") or wire.GENESIS_HASH
                     env = wire.seal(wire.unsigned_envelope(
                         record_id=wire.uuid7(int(now.timestamp() * 1000)), cart=self.cart, seq=seq,
@@ -135,8 +138,11 @@ class Ledger:
                     self._set_meta_now("head_hash", env["hash"])
                     self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:  # SQLite already rolled back on SQLITE_FULL / IOERR
+                        self._db.execute("ROLLBACK")
                     raise
+                self._unsynced += 1
+                self._head = seq
             except sqlite3.Error as exc:
                 raise _translate(exc, f"记录未保存 (record NOT saved) in {self.path}") from exc
         return Committed(seq, env["id"], env["hash"])
@@ -165,6 +171,7 @@ class Ledger:
                         f"({','.join('?' * len(part))})", (stamp, *part))
                     changed += cur.rowcount
                 self._db.execute("COMMIT")
+                self._unsynced -= changed
             except sqlite3.Error as exc:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
@@ -186,13 +193,15 @@ class Ledger:
     def backlog(self) -> tuple[int, int | None]:
         """(unsynced count, commit time in ns of the oldest unsynced record or None)."""
         with self._lock:
-            count, oldest = self._db.execute(
-                "SELECT count(*), min(committed_ns) FROM records WHERE synced_at IS NULL").fetchone()
-        return int(count), oldest
+            row = self._db.execute("SELECT committed_ns FROM records WHERE synced_at IS NULL"
+                                   " ORDER BY seq LIMIT 1").fetchone()  # seq order is commit order
+            return self._unsynced, None if row is None else int(row[0])
+
+    def unsynced_count(self) -> int:
+        return self._unsynced
 
     def head(self) -> int:
-        with self._lock:
-            return int(self._meta("seq_head") or 0)
+        return self._head
 
 
 def _translate(exc: sqlite3.Error, what: str) -> StoreError:

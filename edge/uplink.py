@@ -65,7 +65,8 @@ class Uplink:
         self.boot_id = wire.uuid7()
         self.connected = threading.Event()
         self.acked = 0  # records marked synced by this process
-        self.published = 0  # publish() calls for records (re-sends included)
+        self.published = 0  # publish() calls for records (re-sends included); drain thread only
+        self.pubacked = 0  # PUBACKs received; paho thread only
         self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()  # (topic leaf, payload) from paho
         self._synced = threading.Condition()  # notified whenever acks mark records synced
         self._wake = threading.Event()
@@ -83,6 +84,7 @@ class Uplink:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_publish = self._on_publish
 
     def _topic(self, leaf: str) -> str:
         return wire.topic(self.site, self.cart, leaf)
@@ -107,6 +109,11 @@ class Uplink:
         self.connected.clear()
         (log.info if self._stop.is_set() else log.warning)("disconnected from broker: %s", rc)
 
+    def _on_publish(self, *_: Any) -> None:
+        self.pubacked += 1
+        if self.published - self.pubacked < self.cfg.window // 2:  # half the window free: refill it
+            self._wake.set()
+
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._inbox.put((msg.topic.removeprefix(self._topic("")), bytes(msg.payload)))
         self._wake.set()
@@ -125,7 +132,7 @@ class Uplink:
     def wait_synced(self, timeout: float, backlog: int = 0) -> bool:
         """Block until at most ``backlog`` records are unsynced (or the timeout passes)."""
         with self._synced:
-            return self._synced.wait_for(lambda: self.ledger.backlog()[0] <= backlog, timeout=timeout)
+            return self._synced.wait_for(lambda: self.ledger.unsynced_count() <= backlog, timeout=timeout)
 
     def stop(self) -> None:
         self._stop.set()
@@ -152,6 +159,7 @@ class Uplink:
                     continue
                 if d.generation != self._generation:
                     d.generation = self._generation
+                    self.pubacked = self.published  # a new connection: nothing of ours waits for a PUBACK
                     self.client.publish(self._topic(wire.STATUS), self._status_payload("online"), qos=1,
                                         retain=True)
                     d.restart(0)
@@ -198,16 +206,23 @@ class Uplink:
 
     def _apply_ack(self, d: _Drain, upto: int, ids: list[str]) -> None:
         self.acked += self.ledger.mark_synced(upto, ids, self.now())
-        done = set(ids)
-        for seq in [s for s, rid in d.inflight.items() if s <= upto or rid in done]:
-            del d.inflight[seq]
+        while d.inflight and next(iter(d.inflight)) <= upto:  # published in seq order: oldest first
+            d.inflight.pop(next(iter(d.inflight)))
+        if ids:
+            done = set(ids)
+            for seq in [s for s, rid in d.inflight.items() if rid in done]:
+                del d.inflight[seq]
         d.last_progress = time.monotonic()
         with self._synced:
             self._synced.notify_all()
 
     def _publish(self, d: _Drain) -> bool:
-        """Publish what the budgets allow; True if the pacing (not the backlog) stopped it."""
-        budget = self.cfg.max_unacked - len(d.inflight)
+        """Publish what the budgets allow; True if the pacing (not the backlog) stopped it.
+
+        Two budgets: records the gateway has not acked yet (``max_unacked``), and messages the
+        broker has not PUBACKed yet (``window``): paho rescans its whole outgoing queue on every
+        PUBACK, so nothing may wait in that queue beyond its in-flight window."""
+        budget = min(self.cfg.max_unacked - len(d.inflight), self._puback_budget())
         paced = self.cfg.drain_rate > 0 and d.pace(self.cfg.drain_rate) < budget
         if self.cfg.drain_rate > 0:
             budget = min(budget, d.pace(self.cfg.drain_rate))
@@ -224,9 +239,13 @@ class Uplink:
                 self.published += 1
             if len(batch) < min(budget, BATCH):
                 return False
-            budget -= len(batch)
             self._handle_inbox(d)  # apply acks that arrived meanwhile: overlap, not lock-step
+            budget = min(budget - len(batch), self.cfg.max_unacked - len(d.inflight), self._puback_budget())
         return paced
+
+    def _puback_budget(self) -> int:
+        # max(0, …): after a reconnect paho may deliver PUBACKs for messages of the old session
+        return self.cfg.window - max(0, self.published - self.pubacked)
 
     def _telemetry(self) -> None:
         backlog, oldest_ns = self.ledger.backlog()

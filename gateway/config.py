@@ -30,6 +30,9 @@ class IngestConfig(BaseModel):
     # from the asked seq, so asking again while it is still re-sending only causes duplicates;
     # an open gap is asked for again after this long even if the cart sends nothing new.
     resend_interval_s: float = Field(10.0, gt=0, le=3_600)
+    # Processes that verify signatures and the schema (0 = in the ingest thread).  Verification is
+    # CPU-bound and holds the GIL, so a gateway with spare cores scales with this; one per core.
+    workers: int = Field(0, ge=0, le=64)
 
 
 class ForwardConfig(BaseModel):

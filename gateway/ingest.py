@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,9 @@ KEEPALIVE_S = 30
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30
 # Wait before retrying a batch whose commit failed (s): long enough not to spin on a full disk.
 STORE_RETRY_S = 1.0
+# Below this many records a batch is checked in the ingest thread: shipping it to the worker
+# processes costs more than it saves.
+POOL_MIN_BATCH = 32
 # How long stop() waits for the worker to drain what it already took (s).
 STOP_TIMEOUT_S = 10.0
 # Device topics the gateway follows besides records (status: retained births / wills).
@@ -120,6 +125,46 @@ def check_message(topic: str, payload: bytes, keys: KeyRing) -> Incoming:
                     prev_hash=env["prev_hash"])
 
 
+def checked(topic: str, payload: bytes, keys: KeyRing) -> Incoming | Rejected:
+    """``check_message`` with a refusal turned into the quarantine item it becomes."""
+    try:
+        return check_message(topic, payload, keys)
+    except IngestError as exc:
+        site: str | None
+        cart: str | None
+        try:
+            site, cart, _ = _topic_ids(topic)
+        except IngestError:
+            site = cart = None
+        return Rejected(topic, payload, str(exc), exc.kind, site, cart, exc.subject)
+
+
+def check_all(pairs: list[tuple[str, bytes]], keys: KeyRing) -> list[Incoming | Rejected]:
+    return [checked(topic, payload, keys) for topic, payload in pairs]
+
+
+# Verification workers.  Ed25519 and the schema are CPU-bound and ``cryptography`` holds the GIL,
+# so more cores need processes.  Each worker builds its own KeyRing from the config.
+_worker_keys: KeyRing | None = None
+
+
+def _init_worker(keys: dict[str, str], keys_dir: Path | None) -> None:
+    global _worker_keys
+    _worker_keys = KeyRing(keys, keys_dir)
+
+
+def _check_in_worker(pairs: list[tuple[str, bytes]]) -> list[Incoming | Rejected]:
+    assert _worker_keys is not None, "worker not initialised"
+    return check_all(pairs, _worker_keys)
+
+
+def check_in_pool(pool: ProcessPoolExecutor, n: int, pairs: list[tuple[str, bytes]]) -> list[Incoming | Rejected]:
+    """``check_all`` spread over ``n`` worker processes; results in the order of ``pairs``."""
+    chunks = [pairs[i::n] for i in range(n)]  # interleaved: equal sizes
+    results = list(pool.map(_check_in_worker, chunks))
+    return [results[i % n][i // n] for i in range(len(pairs))]
+
+
 def _topic_ids(topic: str) -> tuple[str, str, str]:
     """(site, cart, leaf) of a topic under wc/v1 with valid ids; IngestError (MALFORMED) otherwise."""
     try:
@@ -191,6 +236,7 @@ class Ingest:
                           "resends_sent": 0, "time_offers": 0, "device_updates": 0, "device_errors": 0,
                           "cmd_failures": 0}
         self._pacer = ResendPacer(config.ingest.resend_interval_s)
+        self._pool: ProcessPoolExecutor | None = None
         self._worker = threading.Thread(target=self._run, name="gw-ingest", daemon=True)
         self._client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                                    client_id=config.client_id, clean_session=False, manual_ack=True)
@@ -209,6 +255,11 @@ class Ingest:
             self._client.tls_set()
         log.info("ingest: connecting to %s as %r, subscribing %s", self._config.broker,
                  self._config.client_id, ", ".join(t for t, _ in SUBSCRIPTIONS))
+        if self._config.ingest.workers:
+            # spawn, not fork: this process already runs threads (paho's, the forwarder's)
+            self._pool = ProcessPoolExecutor(
+                self._config.ingest.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(dict(self._config.cart_keys), self._config.cart_keys_dir))
         self._worker.start()
         # connect_async + loop_start: paho keeps retrying, so a gateway may start before its broker.
         self._client.connect_async(host, port, keepalive=KEEPALIVE_S)
@@ -224,6 +275,8 @@ class Ingest:
                 log.error("ingest: worker did not finish within %s s", STOP_TIMEOUT_S)
         self._client.disconnect()
         self._client.loop_stop()
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
 
     def stats(self) -> dict[str, int]:
         return {**self._counters, "mqtt_connected": int(self._connected), "subscribed": int(self._subscribed)}
@@ -306,11 +359,10 @@ class Ingest:
         return batch, False
 
     def _handle(self, batch: list[_Message]) -> None:
-        items: list[Incoming | Rejected] = []
         devices: list[DeviceUpdate] = []
+        items = self._check_records([m for m in batch if is_record_topic(m.topic)])
         for m in batch:
             if is_record_topic(m.topic):
-                items.append(self._check(m))
                 continue
             try:
                 devices.append(check_device(m.topic, m.payload))
@@ -334,17 +386,12 @@ class Ingest:
         self._offer_time(devices)
         self._on_commit()
 
-    def _check(self, m: _Message) -> Incoming | Rejected:
-        try:
-            return check_message(m.topic, m.payload, self._keys)
-        except IngestError as exc:
-            site: str | None
-            cart: str | None
-            try:
-                site, cart, _ = _topic_ids(m.topic)
-            except IngestError:
-                site = cart = None
-            return Rejected(m.topic, m.payload, str(exc), exc.kind, site, cart, exc.subject)
+    def _check_records(self, records: list[_Message]) -> list[Incoming | Rejected]:
+        """Check in this thread, or spread over the worker processes when the batch is worth it."""
+        pairs = [(m.topic, m.payload) for m in records]
+        if self._pool is None or len(pairs) < POOL_MIN_BATCH:
+            return check_all(pairs, self._keys)
+        return check_in_pool(self._pool, self._config.ingest.workers, pairs)
 
     def _commit(self, items: list[Incoming | Rejected], devices: list[DeviceUpdate]) -> BatchResult | None:
         """Retry a failed commit until it works or we stop (nothing is acked before it works)."""

@@ -669,7 +669,9 @@ def read_summary(data_dir: Path, limit: int = SUMMARY_ROWS) -> dict[str, Any]:
     ``carts`` {cart: {site, upto_seq, max_seq, stored, chain_ok, chain_pending, chain_broken,
     last_seen, online}}; ``alerts`` [{id, raised_at, kind, cart, site, subject, detail,
     acknowledged_at}] newest first; ``dead`` [{id, site, cart, seq, type, attempts, reason,
-    received_at}]; ``quarantine`` [{id, received_at, topic, kind, cart, subject, reason, size}].
+    received_at}]; ``quarantine`` [{id, received_at, topic, kind, cart, subject, reason, size}];
+    ``redelivered`` {record id: times re-sent after an unknown outcome} (every record of which the
+    platform may hold more than one copy is here, with at least that many extra sends).
     ``chain_broken`` counts stored records marked broken plus distinct records quarantined for
     CHAIN_BREAK.  Safe while a gateway runs: its own ``mode=ro`` connection, no migration.
     """
@@ -693,6 +695,8 @@ def read_summary(data_dir: Path, limit: int = SUMMARY_ROWS) -> dict[str, Any]:
                 "alerts": _rows(db, "SELECT id, raised_at, kind, cart, site, subject, detail, acknowledged_at"
                                     " FROM alerts ORDER BY id DESC LIMIT ?", (limit,)),
                 "dead": _rows(db, _DEAD_SQL, (limit,)),
+                # Records re-sent after an unknown outcome: the platform may hold them twice.
+                "redelivered": dict(db.execute("SELECT id, redelivered FROM records WHERE redelivered > 0")),
                 "quarantine": _rows(db, "SELECT id, received_at, topic, kind, cart, subject, reason,"
                                         " length(payload) AS size FROM quarantine ORDER BY id DESC LIMIT ?",
                                     (limit,)),

@@ -112,6 +112,8 @@ class PrivateBroker:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
         self.proc = None
 
     def close(self) -> None:

@@ -69,7 +69,7 @@ class Fleet:
         return sum(c.ledger.head() for c in self.carts)
 
     def synced(self) -> int:
-        return sum(c.ledger.head() - c.ledger.backlog()[0] for c in self.carts)
+        return sum(c.ledger.head() - c.ledger.unsynced_count() for c in self.carts)
 
     def run(self, progress: TextIO | None = None) -> bool:
         """Commit until every cart has ``records``, then wait for every ack.  False if stopped."""

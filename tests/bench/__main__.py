@@ -11,9 +11,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.bench import bench_latency
+from tests.bench import bench_cart, bench_gateway, bench_latency
 
-BENCHES = {"e2e_latency": bench_latency.run}
+BENCHES = {
+    "e2e_latency": bench_latency.run,
+    "cart_delivery": bench_cart.run,
+    "gateway_throughput": bench_gateway.run,
+}
 
 
 def main() -> int:

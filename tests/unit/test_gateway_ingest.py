@@ -78,3 +78,23 @@ def test_resend_pacer_asks_each_cart_at_most_once_per_interval() -> None:
     assert not pacer.allow("A")
     now[0] = 10.0
     assert pacer.allow("A") and not pacer.allow("A")
+
+
+def test_worker_processes_check_exactly_like_the_ingest_thread() -> None:
+    """The ``ingest.workers`` path: real spawned processes, same verdicts, same order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from gateway import ingest
+
+    good = [wire.encode(sealed(seq=i)) for i in range(1, 40)]
+    env = sealed(seq=99)
+    bad = [b"garbage", wire.encode({**env, "body": {**env["body"], "department": "D99"}})]
+    pairs = [(TOPIC, p) for p in good[:20] + bad + good[20:]]
+    keys = {"CART-01": wire.public_key_text(KEY.public_key())}
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=ingest._init_worker, initargs=(keys, None)) as pool:
+        merged = ingest.check_in_pool(pool, 2, pairs)
+    assert merged == ingest.check_all(pairs, KEYS)
+    assert [type(x).__name__ for x in merged].count("Rejected") == 2
+    assert [getattr(x, "kind", None) for x in merged[20:22]] == ["MALFORMED", "ALTERED"]

@@ -70,9 +70,10 @@ def test_rehashed_forgery_fails_the_signature() -> None:
         wire.verify_seal(sealed(), other.public_key())
 
 
-def test_floats_are_refused() -> None:
-    with pytest.raises(wire.ContractError, match="/w: floats"):
-        wire.canonical({"w": 1.5})
+@pytest.mark.parametrize("value", [1.5, float("nan"), float("inf"), -0.0, 1e400])
+def test_floats_are_refused_with_their_path(value: float) -> None:
+    with pytest.raises(wire.ContractError, match="/a/1/w: floats"):
+        wire.canonical({"a": [0, {"w": value}], "ok": "1.5"})
 
 
 def test_schema_errors_name_the_field() -> None:
