@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -96,3 +97,50 @@ def test_unacked_records_are_sent_again_after_a_reconnect(
         finally:
             uplink.stop()
     ledger.close()
+
+
+def test_resend_command_and_time_offer(
+        tmp_path: Path, broker: PrivateBroker, cart_id: str,
+        observer: tuple[mqtt.Client, queue.Queue[mqtt.MQTTMessage]]) -> None:
+    client, got = observer
+    ledger = Ledger(tmp_path, cart_id, Ed25519PrivateKey.generate())
+    for i in range(3):
+        ledger.commit("handover", {"n": i}, now=NOW, clock=wire.Clock("unsynced", 0))
+    offered: queue.Queue[int] = queue.Queue()
+    uplink = Uplink(ledger, site="H1", broker=broker.url, settings=UplinkSettings(resend_after_s=60),
+                    on_time=offered.put)
+    uplink.start()
+    try:
+        assert [json.loads(next_on(got, "record").payload)["seq"] for _ in range(3)] == [1, 2, 3]
+        client.publish(wire.cmd_topic("H1", cart_id, wire.CMD_RESEND), wire.resend_payload(2), qos=1)
+        assert [json.loads(next_on(got, "record").payload)["seq"] for _ in range(2)] == [2, 3]
+        client.publish(wire.cmd_topic("H1", cart_id, wire.CMD_TIME), wire.time_payload(1_800_000_000_000), qos=1)
+        assert offered.get(timeout=10) == 1_800_000_000_000
+        client.publish(wire.cmd_topic("H1", cart_id, "reboot"), b"{}", qos=1)  # unknown: ignored, logged
+        client.publish(wire.cmd_topic("H1", cart_id, wire.CMD_RESEND), b"junk", qos=1)
+        client.publish(wire.topic("H1", cart_id, wire.ACK), wire.ack_payload(3, []), qos=1)
+        assert uplink.wait_synced(10)  # still draining normally after the bad commands
+    finally:
+        uplink.stop()
+        ledger.close()
+
+
+def test_paced_drain_spreads_a_backlog(
+        tmp_path: Path, broker: PrivateBroker, cart_id: str,
+        observer: tuple[mqtt.Client, queue.Queue[mqtt.MQTTMessage]]) -> None:
+    _client, got = observer
+    ledger = Ledger(tmp_path, cart_id, Ed25519PrivateKey.generate())
+    for i in range(60):
+        ledger.commit("handover", {"n": i}, now=NOW, clock=wire.Clock("unsynced", 0))
+    uplink = Uplink(ledger, site="H1", broker=broker.url, settings=UplinkSettings(drain_rate=100.0))
+    uplink.start()
+    try:
+        arrivals = []
+        while len(arrivals) < 60:
+            next_on(got, "record")
+            arrivals.append(time.monotonic())
+        # 60 records at 100/s take about 0.6 s; unpaced they arrive within a few ms
+        assert arrivals[-1] - arrivals[0] >= 0.35
+    finally:
+        uplink.stop()
+        ledger.close()

@@ -5,14 +5,14 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge import keys, wire
-from edge.errors import StoreError
+from edge.errors import DiskFullError, StoreError
 from edge.store import Ledger, read_ledger
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -79,3 +79,29 @@ def test_key_is_created_once_and_private(tmp_path: Path) -> None:
     k2 = keys.load_or_create(tmp_path)
     assert wire.public_key_text(k1.public_key()) == wire.public_key_text(k2.public_key())
     assert (tmp_path / keys.KEY_FILE).stat().st_mode & 0o077 == 0
+
+
+def test_purge_removes_only_old_synced_records_and_never_reuses_a_seq(tmp_path: Path) -> None:
+    led = Ledger(tmp_path, "CART-01", Ed25519PrivateKey.generate())
+    for i in range(4):
+        led.commit("handover", {"n": i}, now=NOW, clock=CLOCK)
+    led.mark_synced(3, [], NOW)  # seq 1-3 synced at NOW, seq 4 not
+    assert led.purge_synced(NOW - timedelta(days=1)) == 0  # nothing older than that
+    assert led.purge_synced(NOW + timedelta(seconds=1)) == 3
+    assert [r["seq"] for r in read_ledger(tmp_path)] == [4]  # unsynced is never purged
+    assert led.commit("handover", {}, now=NOW, clock=CLOCK).seq == 5
+    assert led.purge_synced(NOW + timedelta(days=365)) == 0
+    assert led.unsynced_count() == 2
+    led.close()
+
+
+def test_low_disk_refuses_new_records_with_a_clear_message(tmp_path: Path) -> None:
+    led = Ledger(tmp_path, "CART-01", Ed25519PrivateKey.generate())
+    led.commit("handover", {}, now=NOW, clock=CLOCK)
+    led.min_free_mb = 10**9  # more than any disk has
+    with pytest.raises(DiskFullError, match=r"磁盘空间不足.*record NOT saved"):
+        led.commit("handover", {}, now=NOW, clock=CLOCK)
+    assert led.mark_synced(1, [], NOW) == 1  # acks still recorded: nothing committed is at risk
+    led.min_free_mb = 0
+    assert led.commit("handover", {}, now=NOW, clock=CLOCK).seq == 2
+    led.close()
