@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import wire
-from wastecart.broker import PrivateBroker
+from wastecart.broker import PrivateBroker, free_port
 
 CARTS = 10  # carts publishing at once
 PER_CART = 2_000  # records per cart (20,000 in all)
@@ -192,14 +192,18 @@ def _warm_up(broker: PrivateBroker, keys_dir: Path, acks: queue.Queue[bytes]) ->
 
 
 def gateway(broker: PrivateBroker, messages: list[tuple[str, bytes]], ids: set[str], root: Path,
-            keys_dir: Path, profile: bool = False, workers: int = 0) -> dict[str, Any]:
-    """``wastecart gateway run`` as its own process: first publish -> every id acked."""
+            keys_dir: Path, profile: bool = False, workers: int = 0, forward: bool = True) -> dict[str, Any]:
+    """``wastecart gateway run`` as its own process: first publish -> every id acked.
+
+    ``forward=False`` points the gateway at a closed port: its circuit breaker then keeps the
+    forwarder idle, which shows what forwarding in the same process costs the ingest rate."""
     platform = _spawn("sim", "platform", "--port", "0")
     assert platform.stdout is not None
-    platform_url = platform.stdout.readline().split()[-1]
-    config = root / f"gateway-{workers}.toml"
-    config.write_text(f'data = "{root / f"gw-{workers}"}"\nplatform = "{platform_url}"\n'
-                      f'cart_keys_dir = "{keys_dir}"\nclient_id = "bench-gw-{workers}"\nbroker = "{broker.url}"\n'
+    platform_url = platform.stdout.readline().split()[-1] if forward else f"http://127.0.0.1:{free_port()}"
+    name = f"{workers}-{'fwd' if forward else 'nofwd'}"
+    config = root / f"gateway-{name}.toml"
+    config.write_text(f'data = "{root / f"gw-{name}"}"\nplatform = "{platform_url}"\n'
+                      f'cart_keys_dir = "{keys_dir}"\nclient_id = "bench-gw-{name}"\nbroker = "{broker.url}"\n'
                       f"[ingest]\nworkers = {workers}\n")
     gw = _spawn("gateway", "run", "--config", str(config))
     acks: queue.Queue[bytes] = queue.Queue()
@@ -227,7 +231,7 @@ def gateway(broker: PrivateBroker, messages: list[tuple[str, bytes]], ids: set[s
         sub.loop_stop()
         _stop(gw)
         _stop(platform)
-    return {"records": len(ids), "workers": workers, "seconds": round(seconds, 2),
+    return {"records": len(ids), "workers": workers, "forwarding": forward, "seconds": round(seconds, 2),
             "per_s": round(len(ids) / seconds)}
 
 
@@ -244,6 +248,8 @@ def run(profile: bool = False) -> dict[str, Any]:
         messages2, ids2 = build_records(keys_dir, prefix="BENCH-W")
         cores = os.cpu_count() or 1
         pooled = gateway(broker, messages2, ids2, root, keys_dir, workers=cores)
+        messages3, ids3 = build_records(keys_dir, prefix="BENCH-N")
+        ingest_only = gateway(broker, messages3, ids3, root, keys_dir, workers=cores, forward=False)
         if profile:
             out = Path("gateway-profile.txt")
             out.write_text((root / "gateway-profile.txt").read_text())
@@ -252,9 +258,11 @@ def run(profile: bool = False) -> dict[str, Any]:
                 "gateway (own process) validated+stored+acked per s vs bare paho subscriber messages/s",
         "gateway": gw,
         "gateway_with_workers": pooled,
+        "ingest_only_with_workers": ingest_only,
         "baseline_paho_subscriber": base,
         "ratio": round(gw["per_s"] / base["per_s"], 2),
         "ratio_with_workers": round(pooled["per_s"] / base["per_s"], 2),
+        "ratio_ingest_only": round(ingest_only["per_s"] / base["per_s"], 2),
         "goal_per_s": 5_000,
     }
 
