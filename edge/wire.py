@@ -273,13 +273,7 @@ def resend_payload(from_seq: int) -> bytes:
 
 
 def decode_resend(payload: bytes | bytearray) -> int:
-    try:
-        value = json.loads(payload)["from_seq"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ContractError(f"resend payload is not {{from_seq}}: {exc}") from exc
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ContractError("resend payload: from_seq must be an integer >= 1")
-    return value
+    return _positive_int(payload, "resend", "from_seq")
 
 
 def time_payload(utc_ms: int) -> bytes:
@@ -288,12 +282,17 @@ def time_payload(utc_ms: int) -> bytes:
 
 
 def decode_time(payload: bytes | bytearray) -> int:
+    return _positive_int(payload, "time", "utc_ms")
+
+
+def _positive_int(payload: bytes | bytearray, what: str, field: str) -> int:
+    """The one field of a command payload, which must be a positive integer."""
     try:
-        value = json.loads(payload)["utc_ms"]
+        value = json.loads(payload)[field]
     except (ValueError, KeyError, TypeError) as exc:
-        raise ContractError(f"time payload is not {{utc_ms}}: {exc}") from exc
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ContractError("time payload: utc_ms must be a positive integer")
+        raise ContractError(f"{what} payload is not {{{field}}}: {exc}") from exc
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ContractError(f"{what} payload: {field} must be a positive integer")
     return value
 
 

@@ -37,7 +37,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import wire
+from tests.bench.procs import spawn, stop
 from wastecart.broker import PrivateBroker, free_port
+from wastecart.fleet import handover_body
 
 CARTS = 10  # carts publishing at once
 PER_CART = 2_000  # records per cart (20,000 in all)
@@ -45,19 +47,6 @@ SITE = "H1"
 WINDOW = 100  # publisher's in-flight QoS 1 window (DESIGN §3: 20-100 is the sweet spot)
 TIMEOUT_S = 300.0  # give up on a phase after this long
 WARMUP_EVERY_S = 1.0  # re-publish the warm-up record until the gateway (subscribing) acks it
-
-
-def handover_body(cart: str, seq: int) -> dict[str, Any]:
-    weighing = {"gross_g": 1250 + seq, "tare_g": 50, "net_g": 1200 + seq, "stable": True,
-                "protocol": "toledo", "raw": "ST,GS,+001.250kg"}
-    return {
-        "org": SITE, "round_id": wire.uuid7(), "handover_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "department": "ICU", "from_party": {"person_id": "N0001", "auth_method": "card"},
-        "to_party": {"person_id": "C0001", "device_id": cart},
-        "lines": [{"package_code": f"BAG{seq:06d}", "category": "INFECTIOUS", "waste_code": "841-001-01",
-                   "weight_g": 1200 + seq, "weighing": weighing}],
-        "totals": [{"category": "INFECTIOUS", "count": 1, "weight_g": 1200 + seq}],
-    }
 
 
 def build_records(keys_dir: Path, prefix: str = "BENCH-") -> tuple[list[tuple[str, bytes]], set[str]]:
@@ -72,7 +61,8 @@ def build_records(keys_dir: Path, prefix: str = "BENCH-") -> tuple[list[tuple[st
         for seq in range(1, PER_CART + 1):
             env = wire.seal(wire.unsigned_envelope(
                 record_id=wire.uuid7(), cart=cart, seq=seq, created_at=datetime.now(UTC).isoformat(),
-                clock=wire.Clock("ntp", seq), rtype="handover", body=handover_body(cart, seq), prev_hash=prev), key)
+                clock=wire.Clock("ntp", seq), rtype="handover", body=handover_body(cart, SITE, seq, datetime.now(UTC)),
+                prev_hash=prev), key)
             prev = env["hash"]
             ids.add(env["id"])
             out.append((wire.topic(SITE, cart, wire.RECORD), wire.encode(env)))
@@ -149,27 +139,13 @@ def baseline(broker: PrivateBroker, messages: list[tuple[str, bytes]], tmp: Path
     return {"messages": len(messages), "seconds": round(seconds, 2), "per_s": round(len(messages) / seconds)}
 
 
-def _spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "wastecart.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def _warm_up(broker: PrivateBroker, keys_dir: Path, acks: queue.Queue[bytes]) -> None:
     """Publish one record of a warm-up cart until the gateway has subscribed and acks it."""
     key = Ed25519PrivateKey.generate()
     (keys_dir / "BENCH-WARM.pub").write_text(wire.public_key_text(key.public_key()))
     env = wire.seal(wire.unsigned_envelope(
         record_id=wire.uuid7(), cart="BENCH-WARM", seq=1, created_at=datetime.now(UTC).isoformat(),
-        clock=wire.Clock("ntp", 1), rtype="handover", body=handover_body("BENCH-WARM", 1),
+        clock=wire.Clock("ntp", 1), rtype="handover", body=handover_body("BENCH-WARM", SITE, 1, datetime.now(UTC)),
         prev_hash=wire.GENESIS_HASH), key)
     host, port, _ = wire.broker_address(broker.url)
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-warm")
@@ -197,7 +173,7 @@ def gateway(broker: PrivateBroker, messages: list[tuple[str, bytes]], ids: set[s
 
     ``forward=False`` points the gateway at a closed port: its circuit breaker then keeps the
     forwarder idle, which shows what forwarding in the same process costs the ingest rate."""
-    platform = _spawn("sim", "platform", "--port", "0")
+    platform = spawn("sim", "platform", "--port", "0")
     assert platform.stdout is not None
     platform_url = platform.stdout.readline().split()[-1] if forward else f"http://127.0.0.1:{free_port()}"
     name = f"{workers}-{'fwd' if forward else 'nofwd'}"
@@ -205,7 +181,7 @@ def gateway(broker: PrivateBroker, messages: list[tuple[str, bytes]], ids: set[s
     config.write_text(f'data = "{root / f"gw-{name}"}"\nplatform = "{platform_url}"\n'
                       f'cart_keys_dir = "{keys_dir}"\nclient_id = "bench-gw-{name}"\nbroker = "{broker.url}"\n'
                       f"[ingest]\nworkers = {workers}\n")
-    gw = _spawn("gateway", "run", "--config", str(config))
+    gw = spawn("gateway", "run", "--config", str(config))
     acks: queue.Queue[bytes] = queue.Queue()
     sub = _client(broker, "bench-acks", f"{wire.TOPIC_ROOT}/+/+/{wire.ACK}", acks)
     spy = None
@@ -229,8 +205,8 @@ def gateway(broker: PrivateBroker, messages: list[tuple[str, bytes]], ids: set[s
             spy.wait(60)
         sub.disconnect()
         sub.loop_stop()
-        _stop(gw)
-        _stop(platform)
+        stop(gw)
+        stop(platform)
     return {"records": len(ids), "workers": workers, "forwarding": forward, "seconds": round(seconds, 2),
             "per_s": round(len(ids) / seconds)}
 

@@ -9,14 +9,12 @@ latency a collector's handover sees, not a drain rate.
 
 from __future__ import annotations
 
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +22,15 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge import keys, wire, workflow
+from edge import keys, wire
 from edge.store import Ledger
 from edge.uplink import Uplink, UplinkSettings
+from tests.bench.procs import spawn, stop
 from wastecart.broker import PrivateBroker
+from wastecart.fleet import handover_body
 
 N = 200  # records (and baseline messages)
 PACE_S = 0.02  # one commit every 20 ms: well below capacity, so queueing does not dominate
-
-def handover() -> dict[str, Any]:
-    """A real 3-bag handover body, as the workflow builds it (~1.3 kB signed envelope)."""
-    weigh = {"gross_g": 1200, "tare_g": 0, "net_g": 1200, "stable": True, "protocol": "toledo", "raw": "x" * 18}
-    state = workflow.State(
-        org="H1", cart="BENCH-01", step=workflow.Step.STOP, collector="COL-1", round_id=wire.uuid7(),
-        department="D01", lines=tuple(workflow.Line(f"B{i}", "INFECTIOUS", 1200, weigh) for i in range(3)))
-    return workflow.handover_body(state, nurse="NUR-1", at=datetime.now().astimezone())
-
 
 def percentiles(values_ms: list[float]) -> dict[str, float]:
     q = statistics.quantiles(values_ms, n=100, method="inclusive")
@@ -75,7 +66,7 @@ def bare_paho_rtt(broker: PrivateBroker) -> dict[str, float]:
         t0 = time.perf_counter_ns()
         pub.publish("bench/rtt", f"{i}:".encode() + pad, qos=1)
         with arrived:
-            if not arrived.wait_for(lambda i=i: i in got, timeout=5):
+            if not arrived.wait_for(partial(got.__contains__, i), timeout=5):
                 raise RuntimeError(f"baseline message {i} did not arrive")
         rtts.append((got[i] - t0) / 1e6)
         time.sleep(PACE_S)
@@ -85,34 +76,19 @@ def bare_paho_rtt(broker: PrivateBroker) -> dict[str, float]:
     return percentiles(rtts)
 
 
-def _spawn(*args: str) -> subprocess.Popen[str]:
-    """Start a ``wastecart`` command as its own process, as deployed (separate GILs)."""
-    return subprocess.Popen([sys.executable, "-m", "wastecart.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def commit_to_platform(broker: PrivateBroker, root: Path) -> dict[str, float]:
     """The cart in this process; the platform and the gateway as their own processes."""
     key = keys.load_or_create(root / "cart")
     ledger = Ledger(root / "cart", "BENCH-01", key)
     (root / "keys").mkdir()
     (root / "keys" / "BENCH-01.pub").write_text(wire.public_key_text(key.public_key()))
-    platform = _spawn("sim", "platform", "--port", "0")
+    platform = spawn("sim", "platform", "--port", "0")
     assert platform.stdout is not None
     platform_url = platform.stdout.readline().split()[-1]
     config = root / "gateway.toml"
     config.write_text(f'data = "{root / "gw"}"\nplatform = "{platform_url}"\n'
                       f'cart_keys_dir = "{root / "keys"}"\nclient_id = "bench-gw"\n')
-    gateway = _spawn("gateway", "run", "--config", str(config), "--broker", broker.url)
+    gateway = spawn("gateway", "run", "--config", str(config), "--broker", broker.url)
     # resend_after_s=1: the warm-up record may be published before the gateway has subscribed
     uplink = Uplink(ledger, site="H1", broker=broker.url, settings=UplinkSettings(resend_after_s=1.0))
     uplink.start()
@@ -121,12 +97,14 @@ def commit_to_platform(broker: PrivateBroker, root: Path) -> dict[str, float]:
             raise RuntimeError("cart uplink did not connect")
         clock = wire.Clock("ntp", 0)
         # Warm-up record (not measured): acked only once the gateway is up and subscribed.
-        ledger.commit("handover", handover(), now=datetime.now().astimezone(), clock=clock)
+        ledger.commit("handover", handover_body("BENCH-01", "H1", ledger.head() + 1, datetime.now().astimezone()),
+                          now=datetime.now().astimezone(), clock=clock)
         uplink.wake()
         if not uplink.wait_synced(60):
             raise RuntimeError("the gateway did not come up")
         for _ in range(N):
-            ledger.commit("handover", handover(), now=datetime.now().astimezone(), clock=clock)
+            ledger.commit("handover", handover_body("BENCH-01", "H1", ledger.head() + 1, datetime.now().astimezone()),
+                          now=datetime.now().astimezone(), clock=clock)
             uplink.wake()
             time.sleep(PACE_S)
         if not uplink.wait_synced(60):
@@ -145,8 +123,8 @@ def commit_to_platform(broker: PrivateBroker, root: Path) -> dict[str, float]:
     finally:
         uplink.stop()
         ledger.close()
-        _stop(gateway)
-        _stop(platform)
+        stop(gateway)
+        stop(platform)
 
 
 def _commit_ns(ledger: Ledger) -> dict[str, int]:

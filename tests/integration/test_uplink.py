@@ -135,7 +135,7 @@ def test_paced_drain_spreads_a_backlog(
     uplink = Uplink(ledger, site="H1", broker=broker.url, settings=UplinkSettings(drain_rate=100.0))
     uplink.start()
     try:
-        arrivals = []
+        arrivals: list[float] = []
         while len(arrivals) < 60:
             next_on(got, "record")
             arrivals.append(time.monotonic())

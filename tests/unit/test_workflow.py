@@ -54,8 +54,9 @@ def test_a_whole_stop_commits_one_handover_with_totals() -> None:
     assert body["lines"][1]["waste_code"] == "841-002-01"
     assert m.state.message == ""  # "saved" only after the commit came back
     m.handle(Committed(7, "x", T0 + timedelta(seconds=1)))
-    assert m.state.step is Step.ROUND
-    assert m.state.message == "已保存交接记录 #7"
+    after: State = m.state  # a new state object (mypy narrowed the old one to SAVING)
+    assert after.step is Step.ROUND
+    assert after.message == "已保存交接记录 #7"
     assert m.state.lines == ()
 
 
