@@ -23,7 +23,7 @@ from edge.store import Ledger
 from edge.uplink import Uplink, UplinkSettings
 
 if TYPE_CHECKING:
-    from edge.scale import Reading, ScaleReader
+    from edge.scales import Reading, ScaleReader
     from edge.scanner import Scanner
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class EdgeApp:
         self.scale_state = "none"
         self.scale: ScaleReader | None = None
         if config.scale.port:
-            from edge.scale import ScaleReader
+            from edge.scales import ScaleReader
 
             self.scale = ScaleReader(config.scale.port, protocol=config.scale.protocol, baud=config.scale.baud,
                                      on_reading=self._on_reading, on_state=self._on_scale_state)

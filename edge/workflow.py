@@ -50,7 +50,7 @@ class Line:
 
 @dataclass(frozen=True)
 class Weight:
-    """What the workflow needs of a scale reading (the shell converts ``edge.scale.Reading``)."""
+    """What the workflow needs of a scale reading (the shell converts ``edge.scales.Reading``)."""
 
     net_g: int | None
     stable: bool

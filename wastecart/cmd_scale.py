@@ -1,6 +1,6 @@
 """``wastecart scale read`` and ``wastecart sim scale``: a serial scale and its simulator on a pty.
 
-Heavy imports happen in the handlers.  ``edge.scale`` is imported here only for its parser registry;
+Heavy imports happen in the handlers.  ``edge.scales`` is imported here only for its protocol registry;
 it imports pyserial lazily, so ``wastecart --help`` stays fast.
 """
 
@@ -16,11 +16,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from edge.scale import PARSERS
+from edge.scales import PROTOCOLS
 
 if TYPE_CHECKING:
-    from edge.scale import Reading
-    from sim_devices.scale import VirtualScale
+    from edge.scales import Reading
+    from sim_devices.scales import VirtualScale
     from wastecart.cli import Cli
 
 DEFAULT_TIMEOUT_S = 5.0  # s: no frame for this long ends `scale read`; Toledo streams ≈7-10 frames/s
@@ -33,10 +33,10 @@ def register(cli: Cli) -> None:
     read.add_argument(
         "--protocol",
         default="auto",
-        choices=["auto", *PARSERS],
+        choices=["auto", *PROTOCOLS],
         help="indicator protocol; auto: only toledo is implemented yet, so auto means toledo (with checksum)",
     )
-    read.add_argument("--baud", type=int, default=9600, help="line speed (default 9600)")
+    read.add_argument("--baud", type=int, help="line speed (default: the protocol's usual setting)")
     read.add_argument("--count", type=int, default=None, help="stop after N readings (default: run until ^C)")
     read.add_argument("--json", action="store_true", help="one JSON object per line")
     read.add_argument(
@@ -76,10 +76,10 @@ def _error_line(reading: Reading) -> dict[str, Any]:
 def _read(args: argparse.Namespace) -> int:
     """Print readings until ``--count``; exit 1 when ``--timeout`` passes without a frame."""
     from edge.errors import ScaleError
-    from edge.scale import ScaleReader
+    from edge.scales import ScaleReader
 
     if not getattr(args, "verbose", False):  # our own lines report port errors; the log would repeat them
-        logging.getLogger("edge.scale").setLevel(logging.ERROR)
+        logging.getLogger("edge.scales").setLevel(logging.ERROR)
     protocol = "toledo" if args.protocol == "auto" else args.protocol
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
     reader = ScaleReader(
@@ -118,9 +118,10 @@ def _read(args: argparse.Namespace) -> int:
 
 def _sim(args: argparse.Namespace) -> int:
     """Serve frames until SIGINT/SIGTERM; stdin lines load the scale (a person at a terminal)."""
-    from sim_devices.scale import VirtualScale
+    from sim_devices.scales import VirtualScale
 
-    scale = VirtualScale(args.protocol, rate_hz=args.rate, checksum=not args.no_checksum, link=args.link)
+    protocol = "toledo-nochk" if args.no_checksum and args.protocol == "toledo" else args.protocol
+    scale = VirtualScale(protocol, rate_hz=args.rate, link=args.link)
     scale.set_load(args.weight, settle_s=0)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -27,7 +27,7 @@ from gateway.app import GatewayApp
 from gateway.config import GatewayConfig
 from sim_devices.camera import SimCamera
 from sim_devices.platform import SimPlatform
-from sim_devices.scale import VirtualScale
+from sim_devices.scales import VirtualScale
 from wastecart.broker import PrivateBroker
 from wastecart.errors import WastecartError
 

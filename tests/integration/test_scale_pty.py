@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.scale import Reading, ScaleReader
-from sim_devices.scale import VirtualScale
+from edge.scales import Reading, ScaleReader
+from sim_devices.scales import VirtualScale
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 5.0  # s: generous bound for one frame / state change on a loaded CI machine

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.errors import FrameError
-from edge.scale import PARSERS, Reading, ToledoParser, toledo_checksum_ok
+from edge.scales import PROTOCOLS, Reading
+from edge.scales.toledo import ToledoParser, toledo_checksum_ok
 
 # Reference §3.8, checked by hand against §3.2-3.5: all three checksums verify and decode as stated.
 REFERENCE_EXAMPLES = [
@@ -132,9 +133,9 @@ def test_stream_starting_mid_frame_and_noise_between_frames() -> None:
 
 
 def test_registry_builds_toledo_with_and_without_checksum() -> None:
-    assert [r.weight_g for r in PARSERS["toledo"]().feed(GOOD)] == [1_234_500]
-    assert [r.weight_g for r in PARSERS["toledo-nochk"]().feed(GOOD[:-1])] == [1_234_500]
-    assert [r.error for r in PARSERS["toledo"]().feed(GOOD[:-1] * 2)] == ["checksum mismatch"]
+    assert [r.weight_g for r in PROTOCOLS["toledo"].parser().feed(GOOD)] == [1_234_500]
+    assert [r.weight_g for r in PROTOCOLS["toledo-nochk"].parser().feed(GOOD[:-1])] == [1_234_500]
+    assert [r.error for r in PROTOCOLS["toledo"].parser().feed(GOOD[:-1] * 2)] == ["checksum mismatch"]
 
 
 def test_as_json_fields_and_raw_round_trip() -> None:

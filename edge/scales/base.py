@@ -1,0 +1,110 @@
+"""Scale readings and the protocol registry: what every indicator protocol produces and declares.
+
+A protocol is a pure parser (bytes in, ``Reading`` out; partial frames kept between calls) plus
+its line settings and the commands it accepts (``ProtocolSpec``).  Each protocol module registers
+its specs with ``register``; ``edge.scales`` imports every protocol module explicitly, so the
+registry is complete whenever ``edge.scales`` is imported.  Weights are integer grams computed with
+``Decimal`` from the indicator's digits, never through ``float`` (reference §1.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, Protocol
+
+from edge.errors import FrameError, ScaleError
+
+GRAMS_PER_UNIT = {"g": 1, "kg": 1000, "t": 1_000_000}  # the mass units we record
+MASK7 = bytes(b & 0x7F for b in range(256))  # 7E1 read as 8N1: bit 7 is parity (§1.1)
+
+
+def to_grams(value: Decimal, unit: str) -> int:
+    """A displayed value in ``unit`` as integer grams (half-even below a gram); KeyError if not mass."""
+    return int((value * GRAMS_PER_UNIT[unit]).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One frame from the scale, normalised (reference §1.3); ``weight_g`` is None unless trusted."""
+
+    protocol: str
+    raw: bytes  # exact bytes as received (parity bits included), for the audit log
+    weight_g: int | None  # signed integer grams
+    unit: str | None  # as shown on the indicator
+    stable: bool | None
+    net: bool | None
+    tare_g: int | None
+    overload: bool = False
+    underload: bool = False
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``wastecart scale read --json`` line; latin-1 keeps ``raw`` byte-exact and reversible."""
+        return {
+            "weight_g": self.weight_g,
+            "unit": self.unit,
+            "stable": self.stable,
+            "net": self.net,
+            "overload": self.overload,
+            "underload": self.underload,
+            "protocol": self.protocol,
+            "raw": self.raw.decode("latin-1"),
+            "tare_g": self.tare_g,
+        }
+
+    def grams(self) -> int:
+        """The weight, or ``FrameError`` when this frame must not become a record."""
+        if self.weight_g is None:
+            reason = self.error or ("overload" if self.overload else "underload" if self.underload else "")
+            raise FrameError(f"{self.protocol} frame carries no usable weight: {reason or 'unknown'}")
+        return self.weight_g
+
+
+class Parser(Protocol):
+    """A byte-stream framer + decoder; keeps partial frames between calls."""
+
+    def feed(self, data: bytes) -> list[Reading]: ...
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """One protocol id as ``wastecart scale read --protocol ID`` and the config know it."""
+
+    id: str
+    parser: Callable[[], Parser]
+    description: str
+    baud: int = 9600
+    bytesize: int = 8  # 7 for 7E1 devices; a parser must still cope with 7E1 read as 8N1
+    parity: str = "N"  # "N", "E" or "O"
+    stable_flag: bool = True  # frames say stable/motion; False: the stability detector decides
+    start: bytes | None = None  # sent once after connecting (e.g. MT-SICS "SIR": stream readings)
+    poll: bytes | None = None  # harmless request repeated every ``poll_s`` by command-mode protocols
+    poll_s: float = 0.2
+    zero: bytes | None = None  # commands the cart may send on the collector's request, never `auto`
+    tare: bytes | None = None
+
+
+PROTOCOLS: dict[str, ProtocolSpec] = {}
+
+
+def register(*specs: ProtocolSpec) -> None:
+    for spec in specs:
+        if spec.id in PROTOCOLS:
+            raise ValueError(f"scale protocol {spec.id!r} registered twice")
+        PROTOCOLS[spec.id] = spec
+
+
+def get_protocol(protocol: str) -> ProtocolSpec:
+    try:
+        return PROTOCOLS[protocol]
+    except KeyError:
+        raise ScaleError(f"unknown scale protocol {protocol!r}; known: {', '.join(sorted(PROTOCOLS))}") from None
+
+
+def error_reading(protocol: str, raw: bytes, why: str) -> Reading:
+    """A frame that must not become a weight, with the reason (counted by the parser)."""
+    return Reading(protocol, raw, None, None, None, None, None, error=why)
+
+

@@ -1,0 +1,1 @@
+"""OHAUS (reference §5.3): not implemented yet (issue 4)."""

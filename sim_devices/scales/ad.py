@@ -1,0 +1,1 @@
+"""A&D and ST,GS clones, indicator side: not implemented yet (issue 4)."""

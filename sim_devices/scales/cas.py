@@ -1,0 +1,1 @@
+"""CAS, indicator side: not implemented yet (issue 4)."""

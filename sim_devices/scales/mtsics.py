@@ -1,0 +1,1 @@
+"""Mettler Toledo MT-SICS, indicator side: not implemented yet (issue 4)."""

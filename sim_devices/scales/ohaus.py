@@ -1,0 +1,1 @@
+"""OHAUS, indicator side: not implemented yet (issue 4)."""

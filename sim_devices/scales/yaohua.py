@@ -1,0 +1,1 @@
+"""Yaohua XK3190 family, indicator side: not implemented yet (issue 4)."""
