@@ -26,7 +26,7 @@ class ConfigError(WastecartError):
 def load(model: type[M], path: Path | None, overrides: Mapping[str, Any] | None = None) -> M:
     """Read ``path`` (or start from defaults), apply dotted ``overrides`` (flags), validate."""
     data: dict[str, Any] = {}
-    where = str(path) if path else "defaults"
+    where = str(path) if path else "no --config file given"
     if path is not None:
         try:
             data = tomllib.loads(Path(path).read_text("utf-8"))
