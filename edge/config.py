@@ -38,8 +38,8 @@ class UplinkConfig(_Strict):
     max_unacked: int = Field(5000, ge=1, le=60_000)
     resend_after_s: float = Field(30.0, gt=0)  # no ack progress for this long: re-send from first unsynced
     # Records/s when draining a backlog after an outage (0 = as fast as the gateway acks): a fleet
-    # coming back at once should not flatten the gateway.
-    drain_rate: float = Field(0.0, ge=0)
+    # coming back at once should not flatten the gateway; a day's backlog still drains in seconds.
+    drain_rate: float = Field(500.0, ge=0)
     telemetry_s: float = Field(10.0, gt=0)  # period of the telemetry message
     # Synced records are kept this many days on the cart, then purged (unsynced ones never are).
     retention_days: float = Field(30.0, gt=0)

@@ -44,7 +44,7 @@ class UplinkSettings:
     window: int = 100  # QoS 1 messages in flight to the broker (paho's window)
     max_unacked: int = 5000  # records published, not yet acknowledged by the gateway (< 65,535)
     resend_after_s: float = 30.0  # no ack progress for this long: re-send from the first unsynced
-    drain_rate: float = 0.0  # records/s when draining a backlog (0 = as fast as acks allow)
+    drain_rate: float = 500.0  # records/s when draining a backlog (0 = as fast as acks allow)
     telemetry_s: float = 10.0
     retention: timedelta | None = None  # purge synced records older than this (None: keep all)
 

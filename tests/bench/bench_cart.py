@@ -151,7 +151,8 @@ def drain_rate(broker: PrivateBroker, ledger: Ledger) -> float:
     responder.start()
     if not ready.wait(30):
         raise RuntimeError("responder not subscribed")
-    uplink = Uplink(ledger, site="H1", broker=broker.url, settings=UplinkSettings(window=WINDOW))
+    # drain_rate=0: the machinery's own rate (a cart paces a backlog to 500/s by default)
+    uplink = Uplink(ledger, site="H1", broker=broker.url, settings=UplinkSettings(window=WINDOW, drain_rate=0))
     try:
         t0 = time.perf_counter()
         uplink.start()
