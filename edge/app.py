@@ -56,10 +56,14 @@ class EdgeApp:
         self.scale_state = "none"
         self.scale: ScaleReader | None = None
         if config.scale.port:
-            from edge.scales import ScaleReader
+            from edge.scales import ScaleReader, StabilitySettings
 
-            self.scale = ScaleReader(config.scale.port, protocol=config.scale.protocol, baud=config.scale.baud,
-                                     on_reading=self._on_reading, on_state=self._on_scale_state)
+            sc = config.scale
+            self.scale = ScaleReader(
+                config.scale.port, protocol=sc.protocol, baud=sc.baud, on_reading=self._on_reading,
+                on_state=self._on_scale_state,
+                stability=StabilitySettings(division_g=sc.division_g, tolerance_d=sc.tolerance_d,
+                                            window_s=sc.window_s, min_readings=sc.min_readings))
         self.scanner: Scanner | None = None
         if config.camera.url:
             from edge.camera import open_camera

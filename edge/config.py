@@ -20,7 +20,22 @@ class _Strict(BaseModel):
 class ScaleConfig(_Strict):
     port: str | None = Field(None, description="serial URL or device path; none = no scale attached")
     protocol: str = "toledo"
-    baud: int = Field(9600, gt=0)
+    baud: int | None = Field(None, gt=0, description="none = the protocol's usual setting")
+    # For indicators without a motion flag (Yaohua tF=0, "=" formats …): readings within
+    # tolerance_d divisions of each other for window_s (and min_readings frames) count as stable.
+    division_g: int = Field(1, ge=1)  # the scale's display division e, in grams (a 150 kg cart scale: 50 g)
+    tolerance_d: int = Field(1, ge=1)
+    window_s: float = Field(0.7, gt=0, le=10)
+    min_readings: int = Field(5, ge=1)
+
+    @field_validator("protocol")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from edge.scales import PROTOCOLS
+
+        if v not in PROTOCOLS:
+            raise ValueError(f"unknown scale protocol {v!r}; known: {', '.join(sorted(PROTOCOLS))}")
+        return v
 
 
 class CameraConfig(_Strict):

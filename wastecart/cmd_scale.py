@@ -17,9 +17,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from edge.scales import PROTOCOLS
+from sim_devices.scales import SIMS  # stdlib only: cheap, and the sim's --protocol choices
 
 if TYPE_CHECKING:
     from edge.scales import Reading
+    from edge.scales.detect import Detection
     from sim_devices.scales import VirtualScale
     from wastecart.cli import Cli
 
@@ -34,9 +36,11 @@ def register(cli: Cli) -> None:
         "--protocol",
         default="auto",
         choices=["auto", *PROTOCOLS],
-        help="indicator protocol; auto: only toledo is implemented yet, so auto means toledo (with checksum)",
+        help="indicator protocol; auto: listen at the usual bauds (then ask command-mode indicators with "
+        "harmless requests only), report what was found and how sure, then read with the winner",
     )
-    read.add_argument("--baud", type=int, help="line speed (default: the protocol's usual setting)")
+    read.add_argument("--baud", type=int, help="line speed (default: the protocol's usual setting; "
+                      "with auto: only try this one)")
     read.add_argument("--count", type=int, default=None, help="stop after N readings (default: run until ^C)")
     read.add_argument("--json", action="store_true", help="one JSON object per line")
     read.add_argument(
@@ -47,13 +51,19 @@ def register(cli: Cli) -> None:
     )
 
     sim = cli.command("sim", "scale", _sim, "a virtual scale on a pty; type grams on stdin to load it")
-    sim.add_argument("--protocol", default="toledo", choices=["toledo"], help="protocol to speak")
+    sim.add_argument("--protocol", default="toledo", choices=sorted(SIMS), help="protocol to speak")
     sim.add_argument("--link", default=None, help="also make this symlink to the pty (a stable device path)")
     sim.add_argument("--weight", type=int, default=0, help="initial load in grams (stable from the start)")
     sim.add_argument("--rate", type=float, default=10.0, help="frames per second (default 10)")
     sim.add_argument(
         "--no-checksum", action="store_true", help="17-byte frames without checksum (read: --protocol toledo-nochk)"
     )
+    sim.add_argument("--script", type=argparse.FileType("r", encoding="utf-8"), default=None,
+                     help="play this script (load/wait/unplug/garbage/corrupt/drift/overload/off/on …, "
+                     "see sim_devices/scales/script.py); stdin still loads the scale")
+    sim.add_argument("--line-baud", type=int, default=None,
+                     help="the indicator's baud: a reader at another speed receives garbled bytes")
+    sim.add_argument("--seven-e1", action="store_true", help="send 7E1 (bit 7 = even parity) as seen by 8N1")
 
 
 def _emit(obj: dict[str, Any], as_json: bool) -> None:
@@ -80,12 +90,20 @@ def _read(args: argparse.Namespace) -> int:
 
     if not getattr(args, "verbose", False):  # our own lines report port errors; the log would repeat them
         logging.getLogger("edge.scales").setLevel(logging.ERROR)
-    protocol = "toledo" if args.protocol == "auto" else args.protocol
+    protocol, baud = args.protocol, args.baud
+    if protocol == "auto":
+        best = _detect(args).best
+        if best is None:
+            _emit({"error": f"no known scale protocol recognised on {args.port}"}, args.json)
+            return 1
+        # Only the baud carries over: a 7E1 indicator is read with the protocol's own framing, whose
+        # parser masks bit 7 (a continuous protocol) or which already says 7E1 (one we send commands to).
+        protocol, baud = best.protocol, best.baud
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
     reader = ScaleReader(
         args.port,
         protocol=protocol,
-        baud=args.baud,
+        baud=baud,
         on_reading=lambda r: events.put(("reading", r)),
         on_state=lambda s: events.put(("state", s)),
     )
@@ -116,12 +134,41 @@ def _read(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detect(args: argparse.Namespace) -> Detection:
+    """Run auto-detection; say what was found and how sure (stdout JSON line with --json, else stderr)."""
+    from edge.scales.detect import BAUDS, detect
+
+    def step(text: str) -> None:
+        if getattr(args, "verbose", False):
+            print(f"auto: {text}", file=sys.stderr, flush=True)
+
+    detection = detect(args.port, bauds=[args.baud] if args.baud else BAUDS, on_step=step)
+    found = detection.as_json()
+    if args.json:
+        print(json.dumps({k: found[k] for k in ("detected", "confidence", "baud", "framing", "ambiguous_with")}),
+              flush=True)
+    elif found["detected"] is not None:
+        also = f"; cannot be told apart from {', '.join(found['ambiguous_with'])}" if found["ambiguous_with"] else ""
+        print(f"detected {found['detected']} at {found['baud']} {found['framing']}, "
+              f"confidence {found['confidence']:.2f}{also}", file=sys.stderr, flush=True)
+    return detection
+
+
 def _sim(args: argparse.Namespace) -> int:
     """Serve frames until SIGINT/SIGTERM; stdin lines load the scale (a person at a terminal)."""
     from sim_devices.scales import VirtualScale
+    from sim_devices.scales.script import ScriptError, Step, parse_script, play
+    from wastecart.errors import WastecartError
 
+    steps: list[Step] = []
+    if args.script is not None:
+        with args.script:
+            try:
+                steps = parse_script(args.script.read())  # a bad line stops here, before the pty exists
+            except ScriptError as exc:
+                raise WastecartError(f"{args.script.name}: {exc}") from exc
     protocol = "toledo-nochk" if args.no_checksum and args.protocol == "toledo" else args.protocol
-    scale = VirtualScale(protocol, rate_hz=args.rate, link=args.link)
+    scale = VirtualScale(protocol, rate_hz=args.rate, link=args.link, baud=args.line_baud, seven_e1=args.seven_e1)
     scale.set_load(args.weight, settle_s=0)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -132,6 +179,9 @@ def _sim(args: argparse.Namespace) -> int:
         if args.link:
             print(f"link {args.link} -> {scale.path}", flush=True)
         threading.Thread(target=_load_from_stdin, args=(scale,), name="sim-scale-stdin", daemon=True).start()
+        if steps:
+            threading.Thread(target=play, args=(scale, steps, stop, lambda t: print(f"script {t}", flush=True)),
+                             name="sim-scale-script", daemon=True).start()
         started = time.monotonic()
         while not stop.wait(1.0):
             pass

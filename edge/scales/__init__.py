@@ -7,5 +7,7 @@ module is imported below, explicitly, so the registry is complete (DESIGN §2: e
 from edge.scales import ad, cas, mtsics, ohaus, toledo, yaohua  # noqa: F401  (they register protocols)
 from edge.scales.base import PROTOCOLS, Parser, ProtocolSpec, Reading, get_protocol
 from edge.scales.reader import ScaleReader, open_port
+from edge.scales.stability import StabilityDetector, StabilitySettings
 
-__all__ = ["PROTOCOLS", "Parser", "ProtocolSpec", "Reading", "ScaleReader", "get_protocol", "open_port"]
+__all__ = ["PROTOCOLS", "Parser", "ProtocolSpec", "Reading", "ScaleReader", "StabilityDetector",
+           "StabilitySettings", "get_protocol", "open_port"]

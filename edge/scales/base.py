@@ -9,6 +9,7 @@ registry is complete whenever ``edge.scales`` is imported.  Weights are integer 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -18,6 +19,9 @@ from edge.errors import FrameError, ScaleError
 
 GRAMS_PER_UNIT = {"g": 1, "kg": 1000, "t": 1_000_000}  # the mass units we record
 MASK7 = bytes(b & 0x7F for b in range(256))  # 7E1 read as 8N1: bit 7 is parity (§1.1)
+MAX_LINE = 256  # bytes: longer than any weight line (≈20-30 B); beyond it the buffer is line noise
+_LINE = re.compile(rb"[^\r\n]+")  # one line between terminators (CR, LF, CR LF, LF CR)
+_XON_XOFF = b"\x11\x13"  # handshake bytes some balances interleave (§2.3 notes, §8.3)
 
 
 def to_grams(value: Decimal, unit: str) -> int:
@@ -108,3 +112,42 @@ def error_reading(protocol: str, raw: bytes, why: str) -> Reading:
     return Reading(protocol, raw, None, None, None, None, None, error=why)
 
 
+class LineBuffer:
+    """Splits a byte stream into lines ended by CR, LF, CR LF or LF CR (§8.3); blank lines vanish.
+
+    Yields ``(raw, text, synced)``: ``raw`` as received without its terminator; ``text`` with bit 7
+    masked when ``mask7`` (a 7E1 device read as 8N1, §1.1) and Xon/Xoff removed; ``synced`` is
+    False for the bytes before the first terminator seen (the stream may have started mid-line)
+    and after an overflow.  Dropped bytes (Xon/Xoff, overflow) count in ``garbage_bytes``.
+    """
+
+    def __init__(self, *, mask7: bool) -> None:
+        self.mask7 = mask7
+        self.garbage_bytes = 0
+        self._raw = bytearray()
+        self._bits = bytearray()  # the same bytes, masked if mask7
+        self._synced = False
+
+    def feed(self, data: bytes) -> list[tuple[bytes, bytes, bool]]:
+        self._raw += data
+        self._bits += data.translate(MASK7) if self.mask7 else data
+        out: list[tuple[bytes, bytes, bool]] = []
+        last = max(self._bits.rfind(b"\r"), self._bits.rfind(b"\n"))
+        if last >= 0:
+            for m in _LINE.finditer(self._bits, 0, last):
+                # only a line at the very start of the stream may lack the terminator before it
+                out.append(self._line(m.start(), m.end(), synced=self._synced or m.start() > 0))
+            self._synced = True
+            del self._raw[: last + 1], self._bits[: last + 1]
+        if len(self._bits) > MAX_LINE:  # no terminator in sight: noise, or the wrong protocol
+            self.garbage_bytes += len(self._bits)
+            self._raw.clear()
+            self._bits.clear()
+            self._synced = False
+        return out
+
+    def _line(self, start: int, end: int, *, synced: bool) -> tuple[bytes, bytes, bool]:
+        raw, bits = bytes(self._raw[start:end]), bytes(self._bits[start:end])
+        text = bits.translate(None, _XON_XOFF)
+        self.garbage_bytes += len(bits) - len(text)
+        return raw, text, synced

@@ -11,12 +11,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.bench import bench_cart, bench_gateway, bench_latency
+from tests.bench import bench_cart, bench_gateway, bench_latency, bench_scale
 
 BENCHES = {
     "e2e_latency": bench_latency.run,
     "cart_delivery": bench_cart.run,
     "gateway_throughput": bench_gateway.run,
+    "scale_parsers": bench_scale.run,
 }
 
 

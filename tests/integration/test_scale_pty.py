@@ -95,9 +95,10 @@ def _cli_sim(*extra: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
         assert proc.returncode == 0, err
 
 
-def _read(port: str, *extra: str, timeout: float = WAIT_S) -> subprocess.CompletedProcess[str]:
+def _read(port: str, *extra: str, timeout: float = WAIT_S,
+          protocol: str = "toledo") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CLI, "scale", "read", "--port", port, "--json", "--timeout", str(timeout), *extra],
+        [*CLI, "scale", "read", "--port", port, "--protocol", protocol, "--json", "--timeout", str(timeout), *extra],
         capture_output=True, text=True, env=ENV, timeout=60, check=False,
     )  # fmt: skip
 
@@ -144,7 +145,7 @@ def test_cli_silent_port_times_out_with_exit_1() -> None:
 
 def test_cli_reports_an_unplug_then_times_out(sim: VirtualScale) -> None:
     with subprocess.Popen(
-        [*CLI, "scale", "read", "--port", sim.path, "--json", "--timeout", "1"],
+        [*CLI, "scale", "read", "--port", sim.path, "--protocol", "toledo", "--json", "--timeout", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
     ) as proc:  # fmt: skip
         assert proc.stdout is not None
@@ -155,3 +156,41 @@ def test_cli_reports_an_unplug_then_times_out(sim: VirtualScale) -> None:
     assert proc.returncode == 1, err
     assert errors[0].startswith("disconnected") and errors[-1].startswith("no frame")
     assert len(errors) == 2 and "Traceback" not in err
+
+
+def test_cli_auto_detects_toledo_then_reads() -> None:
+    with _cli_sim("--weight", "4321") as (_, port):
+        done = _read(port, "--count", "2", protocol="auto")
+    assert done.returncode == 0, done.stderr
+    first, *lines = map(json.loads, done.stdout.splitlines())
+    assert first["detected"] == "toledo" and first["confidence"] >= 0.8
+    assert first["ambiguous_with"] == ["toledo-nochk"]  # the 17 bytes of a 18-byte frame read fine too
+    assert [(j["weight_g"], j["protocol"]) for j in lines] == [(4321, "toledo"), (4321, "toledo")]
+
+
+def test_cli_auto_finds_the_indicator_baud_and_7e1() -> None:
+    """A 2400-baud 7E1 indicator: the pty carries the reader's speed, the sim garbles other speeds."""
+    with _cli_sim("--weight", "800", "--line-baud", "2400", "--seven-e1") as (_, port):
+        done = _read(port, "--count", "1", protocol="auto")
+    assert done.returncode == 0, done.stderr
+    first, reading = map(json.loads, done.stdout.splitlines())
+    assert (first["detected"], first["baud"], first["framing"]) == ("toledo", 2400, "7E1")
+    assert reading["weight_g"] == 800
+
+
+def test_cli_sim_plays_a_script(tmp_path: Path) -> None:
+    script = tmp_path / "bag.txt"
+    script.write_text("load 2222 settle=0.2 noise=30\nwait 0.3\ndrift +1/s  # creep\n")
+    with _cli_sim("--script", str(script)) as (_, port):
+        done = _read(port, "--count", "40")  # 1.6 s at 25 Hz
+    weights = [(j["weight_g"], j["stable"]) for j in map(json.loads, done.stdout.splitlines())]
+    assert (2222, True) in weights
+
+
+def test_cli_sim_rejects_a_bad_script_line(tmp_path: Path) -> None:
+    script = tmp_path / "bad.txt"
+    script.write_text("load 10\nfly 3\n")
+    done = subprocess.run([*CLI, "sim", "scale", "--script", str(script)], capture_output=True, text=True,
+                          env=ENV, timeout=60, check=False)
+    assert done.returncode != 0
+    assert "line 2" in done.stderr and "Traceback" not in done.stderr
