@@ -151,3 +151,41 @@ class LineBuffer:
         text = bits.translate(None, _XON_XOFF)
         self.garbage_bytes += len(bits) - len(text)
         return raw, text, synced
+
+
+class ByteFramer:
+    """Base of the byte-framed parsers: the raw/masked buffer pair, skipping and taking frames,
+    and counted error readings (``frames``, ``checksum_errors``, ``format_errors``, ``garbage_bytes``)."""
+
+    protocol = "?"
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.checksum_errors = 0
+        self.format_errors = 0
+        self.garbage_bytes = 0
+        self._raw = bytearray()  # as received (parity bits included), for Reading.raw
+        self._bits = bytearray()  # the same bytes with bit 7 masked
+
+    def _add(self, data: bytes) -> None:
+        self._raw += data
+        self._bits += data.translate(MASK7)
+
+    def _skip(self, n: int, *, garbage: bool) -> None:
+        del self._raw[:n], self._bits[:n]
+        if garbage:
+            self.garbage_bytes += n
+
+    def _take(self, n: int) -> tuple[bytes, bytes]:
+        """Consume ``n`` bytes as one frame: (masked, raw)."""
+        frame, raw = bytes(self._bits[:n]), bytes(self._raw[:n])
+        self._skip(n, garbage=False)
+        return frame, raw
+
+    def _checksum_error(self, raw: bytes) -> Reading:
+        self.checksum_errors += 1
+        return error_reading(self.protocol, raw, "checksum mismatch")
+
+    def _format_error(self, raw: bytes, why: str) -> Reading:
+        self.format_errors += 1
+        return error_reading(self.protocol, raw, why)

@@ -13,7 +13,7 @@ import functools
 import re
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from edge.scales.base import GRAMS_PER_UNIT, MASK7, ProtocolSpec, Reading, register
+from edge.scales.base import GRAMS_PER_UNIT, ByteFramer, ProtocolSpec, Reading, register
 
 STX, CR = 0x02, 0x0D
 _CR_AT = 16  # index of the CR: byte 17 in both the 17- and the 18-byte layout (§3.1)
@@ -32,7 +32,7 @@ def _to_grams(digits: bytes, dp_code: int, grams_per_unit: int) -> int:
     return int(value.to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
-class ToledoParser:
+class ToledoParser(ByteFramer):
     """Sync on STX, take a fixed length (17, or 18 with checksum), verify, decode SWA/SWB/SWC.
 
     Counters: ``frames`` decoded, ``checksum_errors``, ``format_errors`` (checksum fine but a field
@@ -45,48 +45,31 @@ class ToledoParser:
     protocol = "toledo"
 
     def __init__(self, checksum: bool = True) -> None:
+        super().__init__()
         self.checksum = checksum
         self.length = 18 if checksum else 17
-        self.frames = 0
-        self.checksum_errors = 0
-        self.format_errors = 0
-        self.garbage_bytes = 0
-        self._raw = bytearray()  # as received
-        self._bits = bytearray()  # the same bytes with bit 7 masked
 
     def feed(self, data: bytes) -> list[Reading]:
-        self._raw += data
-        self._bits += data.translate(MASK7)
+        self._add(data)
         out: list[Reading] = []
         while True:
             start = self._bits.find(STX)
             self._skip(start if start >= 0 else len(self._bits), garbage=True)
             if start < 0 or len(self._bits) < self.length:
                 return out
-            frame, raw = bytes(self._bits[: self.length]), bytes(self._raw[: self.length])
-            if frame[_CR_AT] != CR:
+            if self._bits[_CR_AT] != CR:
                 self._skip(1, garbage=True)
                 continue
-            self._skip(self.length, garbage=False)
+            frame, raw = self._take(self.length)
             if self.checksum and not toledo_checksum_ok(frame):
-                self.checksum_errors += 1
-                out.append(self._error(raw, "checksum mismatch"))
+                out.append(self._checksum_error(raw))
                 continue
             problem = self._malformed(frame)
             if problem is not None:
-                self.format_errors += 1
-                out.append(self._error(raw, problem))
+                out.append(self._format_error(raw, problem))
                 continue
             self.frames += 1
             out.append(self._decode(frame, raw))
-
-    def _skip(self, n: int, *, garbage: bool) -> None:
-        del self._raw[:n], self._bits[:n]
-        if garbage:
-            self.garbage_bytes += n
-
-    def _error(self, raw: bytes, why: str) -> Reading:
-        return Reading(self.protocol, raw, None, None, None, None, None, error=why)
 
     @staticmethod
     def _malformed(f: bytes) -> str | None:

@@ -19,7 +19,7 @@ import functools
 import re
 from decimal import Decimal
 
-from edge.scales.base import GRAMS_PER_UNIT, MASK7, ProtocolSpec, Reading, register, to_grams
+from edge.scales.base import GRAMS_PER_UNIT, ByteFramer, ProtocolSpec, Reading, register, to_grams
 
 STX, ETX, EOT = 0x02, 0x03, 0x04
 ASSUMED_UNIT = "kg"  # tF=0/tF=1/"=" frames carry no unit; Yaohua indicators display kg (§4.1)
@@ -41,44 +41,7 @@ def _signed_dp_grams(field: bytes) -> int:
     return to_grams(-value if field[:1] == b"-" else value, ASSUMED_UNIT)
 
 
-class _Counters:
-    """The counters every parser here keeps, and the raw/masked buffer pair."""
-
-    protocol = "yaohua"
-
-    def __init__(self) -> None:
-        self.frames = 0
-        self.checksum_errors = 0
-        self.format_errors = 0
-        self.garbage_bytes = 0
-        self._raw = bytearray()  # as received (parity bits included), for Reading.raw
-        self._bits = bytearray()  # the same bytes with bit 7 masked
-
-    def _add(self, data: bytes) -> None:
-        self._raw += data
-        self._bits += data.translate(MASK7)
-
-    def _skip(self, n: int, *, garbage: bool) -> None:
-        del self._raw[:n], self._bits[:n]
-        if garbage:
-            self.garbage_bytes += n
-
-    def _take(self, n: int) -> tuple[bytes, bytes]:
-        """Consume ``n`` bytes as one frame: (masked, raw)."""
-        frame, raw = bytes(self._bits[:n]), bytes(self._raw[:n])
-        self._skip(n, garbage=False)
-        return frame, raw
-
-    def _checksum_error(self, raw: bytes) -> Reading:
-        self.checksum_errors += 1
-        return Reading(self.protocol, raw, None, None, None, None, None, error="checksum mismatch")
-
-    def _format_error(self, raw: bytes, why: str) -> Reading:
-        self.format_errors += 1
-        return Reading(self.protocol, raw, None, None, None, None, None, error=why)
-
-
-class YaohuaTf0Parser(_Counters):
+class YaohuaTf0Parser(ByteFramer):
     """tF=0 continuous: 12 bytes ``STX sign d6 dp XORhi XORlo ETX`` (§4.1), XOR over bytes 2..9.
 
     Sync on STX; a candidate whose byte 12 is not ETX is a false start (drop one byte, rescan).  A
@@ -110,7 +73,7 @@ class YaohuaTf0Parser(_Counters):
                                    stable=None, net=None, tare_g=None))
 
 
-class YaohuaTf1Parser(_Counters):
+class YaohuaTf1Parser(ByteFramer):
     """tF=1 replies ``STX addr cmd data XORhi XORlo ETX`` (§4.2), XOR over addr, cmd and data.
 
     Only replies from ``address`` count.  ``B`` (gross) and ``D`` (net) replies become weights, ``C``
@@ -189,7 +152,7 @@ def yaohua_command(address: str, cmd: str) -> bytes:
 _EQ_BODY = re.compile(rb"[0-9]*\.?[0-9]*")  # digits with at most one decimal point (§4.3)
 
 
-class YaohuaEqParser(_Counters):
+class YaohuaEqParser(ByteFramer):
     """The "=" display formats (§4.3): ``=`` + 8 characters, concatenated, no terminator, no checksum.
 
     ``reversed_digits=True`` (``yaohua-eq-r``): 7 characters least-significant first then a sign char
@@ -274,7 +237,7 @@ _A12_LINE = re.compile(
 _A12_NUMBER = re.compile(rb" *(-?) *([0-9]+(?:\.[0-9]+)?) *")
 
 
-class YaohuaA12Parser(_Counters):
+class YaohuaA12Parser(ByteFramer):
     """XK3190-A12/A12E: ``W G|N ddd.ddd kg XORhi XORlo CR LF`` (15 bytes, §4.4), and ``OL``/``LO`` lines.
 
     Lines end at CR or LF (empty lines between CR and LF are skipped).  Upper-case ``W`` lines must
