@@ -92,9 +92,15 @@ def _read(args: argparse.Namespace) -> int:
         logging.getLogger("edge.scales").setLevel(logging.ERROR)
     protocol, baud = args.protocol, args.baud
     if protocol == "auto":
-        best = _detect(args).best
+        detection = _detect(args)
+        best = detection.best
         if best is None:
             _emit({"error": f"no known scale protocol recognised on {args.port}"}, args.json)
+            return 1
+        if detection.conflicting:  # e.g. the "=" formats: configured, never guessed (reference §4.3)
+            _emit({"error": f"the frames fit {best.protocol} and {', '.join(detection.conflicting)}, which read "
+                            "different weights from them: put a known mass on the scale and choose with "
+                            "--protocol"}, args.json)
             return 1
         # Only the baud carries over: a 7E1 indicator is read with the protocol's own framing, whose
         # parser masks bit 7 (a continuous protocol) or which already says 7E1 (one we send commands to).
@@ -145,8 +151,8 @@ def _detect(args: argparse.Namespace) -> Detection:
     detection = detect(args.port, bauds=[args.baud] if args.baud else BAUDS, on_step=step)
     found = detection.as_json()
     if args.json:
-        print(json.dumps({k: found[k] for k in ("detected", "confidence", "baud", "framing", "ambiguous_with")}),
-              flush=True)
+        keys = ("detected", "confidence", "baud", "framing", "ambiguous_with", "conflicting")
+        print(json.dumps({k: found[k] for k in keys}), flush=True)
     elif found["detected"] is not None:
         also = f"; cannot be told apart from {', '.join(found['ambiguous_with'])}" if found["ambiguous_with"] else ""
         print(f"detected {found['detected']} at {found['baud']} {found['framing']}, "

@@ -51,6 +51,7 @@ class Candidate:
     coverage: float  # share of the received bytes that lay inside decoded frames
     confidence: float
     probed: bool = False  # found by answering a request, not by listening
+    weights: frozenset[int | None] = frozenset()  # the weights it decoded from the sample
 
     def as_json(self) -> dict[str, Any]:
         return {"protocol": self.protocol, "baud": self.baud, "framing": self.framing, "frames": self.frames,
@@ -76,6 +77,16 @@ class Detection:
                 if (c.errors == 0 and c.frames >= MIN_FRAMES and c.confidence >= ACCEPT)
                 or c.confidence >= best.confidence - AMBIGUOUS_MARGIN]
 
+    @property
+    def conflicting(self) -> list[str]:
+        """Formats the bytes fit equally well that decode *different weights* from them (say
+        ``yaohua-eq-r`` vs ``yaohua-eq-f``): a reading must not be guessed between these."""
+        best = self.best
+        if best is None:
+            return []
+        others = {c.protocol: c for c in self.candidates[1:]}
+        return [p for p in self.ambiguous_with if others[p].weights != best.weights]
+
     def as_json(self) -> dict[str, Any]:
         best = self.best
         return {
@@ -84,6 +95,7 @@ class Detection:
             "baud": best.baud if best else None,
             "framing": best.framing if best else None,
             "ambiguous_with": self.ambiguous_with,
+            "conflicting": self.conflicting,
             "candidates": [c.as_json() for c in self.candidates],
         }
 
@@ -112,7 +124,8 @@ def score(data: bytes, *, baud: int = 9600, line: str = "8N1", protocols: Iterab
             framed = sum(len(r.raw) for r in good)
             coverage = min(1.0, framed / max(1, len(stream) - 2 * max(len(r.raw) for r in good)))
             confidence = len(good) / len(readings) * coverage * min(1.0, len(good) / MIN_FRAMES)
-            c = Candidate(spec.id, baud, framing, len(good), errors, coverage, confidence, spec.id == probed)
+            c = Candidate(spec.id, baud, framing, len(good), errors, coverage, confidence, spec.id == probed,
+                          frozenset(r.weight_g for r in good))
             if spec.id not in best or c.confidence > best[spec.id].confidence:
                 best[spec.id] = c
     return list(rank(best.values()).candidates)
@@ -149,6 +162,16 @@ def _listen(port: Serial, seconds: float, clock: Callable[[], float]) -> bytes:
     return bytes(data)
 
 
+def _probe(port: Serial, request: bytes, every_s: float, seconds: float, clock: Callable[[], float]) -> bytes:
+    """Repeat the harmless request as the reader would (one answer per request) and collect:
+    at least ``MIN_FRAMES + 2`` requests (a parser may discard the first, possibly cut, answer)."""
+    data = bytearray()
+    for _ in range(MIN_FRAMES + 2):
+        port.write(request)
+        data += _listen(port, every_s, clock)
+    return bytes(data + _listen(port, seconds, clock))  # late answers
+
+
 def detect(url: str, *, protocols: Iterable[str] | None = None, bauds: Iterable[int] = BAUDS,
            listen_s: float = LISTEN_S, probe_s: float = PROBE_S, active: bool = True,
            clock: Callable[[], float] = time.monotonic,
@@ -180,11 +203,9 @@ def detect(url: str, *, protocols: Iterable[str] | None = None, bauds: Iterable[
                 on_step(f"asking {spec.id} with {request!r} at {baud} {spec.bytesize}{spec.parity}1")
             port = open_port(url, baud, spec.bytesize, spec.parity)
             try:
-                try:
-                    port.write(request)
-                except PORT_ERRORS as exc:
-                    raise ScaleError(f"scale port {url!r} lost while probing: {exc}") from exc
-                data = _listen(port, probe_s, clock)
+                data = _probe(port, request, spec.poll_s, probe_s, clock)
+            except PORT_ERRORS as exc:
+                raise ScaleError(f"scale port {url!r} lost while probing: {exc}") from exc
             finally:
                 _close_quietly(port)
             found += score(data, baud=baud, line=f"{spec.bytesize}{spec.parity}1", protocols=ids, probed=spec.id)

@@ -26,6 +26,7 @@ For protocols without a motion flag (``spec.stable_flag`` False) ``stable`` is d
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import queue
 import termios
@@ -67,7 +68,13 @@ def open_port(url: str, baud: int, bytesize: int = 8, parity: str = "N") -> Seri
         port = serial.serial_for_url(url, baudrate=baud, bytesize=bytesize, parity=parity,
                                      timeout=READ_TIMEOUT_S, exclusive=True)
     except _OPEN_ERRORS as exc:
-        raise ScaleError(f"cannot open scale port {url!r}: {exc}") from exc
+        code = getattr(exc, "errno", None) or next((a for a in exc.args if isinstance(a, int)), None)
+        if bytesize == 8 or code != errno.EINVAL:  # termios.error carries the errno only in args
+            raise ScaleError(f"cannot open scale port {url!r}: {exc}") from exc
+        # A port that refuses 7-bit framing (a pty, some adapters): 8N1 reads the same bytes, and
+        # every 7-bit parser masks the parity bit (§1.1); only what we send loses its parity.
+        log.info("%s does not take %d%s1; reading it as 8N1 with bit 7 masked", url, bytesize, parity)
+        return open_port(url, baud)
     try:
         port.reset_input_buffer()
     except PORT_ERRORS as exc:
