@@ -57,6 +57,50 @@ class ScaleState:
     overload: bool = False
 
 
+def kg3(grams: int) -> str:
+    """Grams as kg with 3 decimals, sign in front, no float: -12345 → "-12.345"."""
+    sign = "-" if grams < 0 else ""
+    return f"{sign}{abs(grams) // 1000}.{abs(grams) % 1000:03d}"
+
+
+class Panel:
+    """Zero and tare taken by the simulated indicator on top of what ``VirtualScale`` reports.
+
+    ``ScaleState.grams`` is the load minus ``VirtualScale.tare_g``; this adds the indicator's own
+    zero offset and tare, so ``Z``/``T`` commands change what the next frames show.
+    """
+
+    def __init__(self) -> None:
+        self.zero_g = 0
+        self.tare_g = 0
+
+    def gross(self, s: ScaleState) -> int:
+        return s.grams + s.tare_g - self.zero_g
+
+    def shown(self, s: ScaleState) -> int:
+        return s.grams - self.zero_g - self.tare_g
+
+    def tare_total(self, s: ScaleState) -> int:
+        return s.tare_g + self.tare_g
+
+    def net(self, s: ScaleState) -> bool:
+        return self.tare_total(s) != 0
+
+    def zero(self, s: ScaleState) -> bool:
+        """Zero when stable; False (not done) in motion."""
+        if s.motion:
+            return False
+        self.zero_g += self.gross(s)
+        return True
+
+    def tare(self, s: ScaleState) -> bool:
+        """Tare the current gross when stable; False (not done) in motion."""
+        if s.motion:
+            return False
+        self.tare_g = self.gross(s) - s.tare_g
+        return True
+
+
 class SimProtocol(Protocol):
     """One protocol's indicator side.  ``frame`` is the periodic output when ``streaming`` is true;
     ``answer`` replies to one received command line (without its CR/LF), or None for no reply."""

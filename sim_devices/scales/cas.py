@@ -9,8 +9,7 @@ LAMP = bit 7 | stable bit 6 | gross bit 2 | tare bit 1 | zero bit 0.  Over capac
 
 from __future__ import annotations
 
-from sim_devices.scales.base import ScaleState, register
-from sim_devices.scales.mtsics import Panel, kg3
+from sim_devices.scales.base import Panel, ScaleState, kg3, register
 
 DEVICE_ID = b"1"
 CAPACITY_G = 600_000  # g

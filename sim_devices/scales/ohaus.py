@@ -8,8 +8,7 @@ on request (``IP``, ``P``, ``SP``) or continuously after ``CP`` until ``0P``.  `
 
 from __future__ import annotations
 
-from sim_devices.scales.base import ScaleState, register
-from sim_devices.scales.mtsics import Panel, kg3
+from sim_devices.scales.base import Panel, ScaleState, kg3, register
 
 MAX_SHOWN_G = 999_999  # g: 7 characters at 3 decimals in kg
 
