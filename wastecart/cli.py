@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "wastecart.cmd_gateway",
     "wastecart.cmd_scale",
     "wastecart.cmd_qr",
+    "wastecart.cmd_camera",
     "wastecart.cmd_fleet",
 )
 GROUPS = {

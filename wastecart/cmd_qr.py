@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,6 @@ def register(cli: Cli) -> None:
     p.add_argument("--payload", required=True, help="the text to encode, e.g. a bag code")
     p.add_argument("--out", type=Path, required=True, help="PNG file to write")
 
-    p = cli.command("sim", "camera", sim_camera, "simulated camera: shows each payload typed on stdin "
-                    "as a frame in a folder (camera URL file://DIR/)")
-    p.add_argument("--dir", type=Path, required=True, help="folder the frames are written to")
 
 
 def _images(paths: list[Path]) -> list[Path]:
@@ -67,15 +63,4 @@ def render(args: argparse.Namespace) -> int:
     qr.add_data(args.payload)
     qr.make_image().save(str(args.out))
     print(f"label written to {args.out} (QR version {qr.version}, error correction Q)")
-    return 0
-
-
-def sim_camera(args: argparse.Namespace) -> int:
-    from sim_devices.camera import SimCamera
-
-    cam = SimCamera(args.dir)
-    print(f"camera frames at {cam.url} (type a payload and Enter to show it)", flush=True)
-    for line in sys.stdin:
-        if line.strip():
-            print(f"showing {line.strip()} in {cam.show(line.strip()).name}", flush=True)
     return 0
