@@ -23,6 +23,7 @@ from edge.store import Ledger
 from edge.uplink import Uplink, UplinkSettings
 
 if TYPE_CHECKING:
+    from edge.camera import Camera
     from edge.scales import Reading, ScaleReader
     from edge.scanner import Scanner
 
@@ -64,12 +65,14 @@ class EdgeApp:
                 on_state=self._on_scale_state,
                 stability=StabilitySettings(division_g=sc.division_g, tolerance_d=sc.tolerance_d,
                                             window_s=sc.window_s, min_readings=sc.min_readings))
+        self.camera: Camera | None = None
         self.scanner: Scanner | None = None
         if config.camera.url:
             from edge.camera import open_camera
             from edge.scanner import Scanner
 
-            self.scanner = Scanner(open_camera(config.camera.url, config.camera.fps), self._on_code,
+            self.camera = open_camera(config.camera.url, config.camera.fps, stall_s=config.camera.stall_s)
+            self.scanner = Scanner(self.camera, self._on_code,
                                    config.camera.repeat_s)
         self._events: queue.Queue[workflow.Event] = queue.Queue()
         self._changed = threading.Condition()
@@ -97,7 +100,7 @@ class EdgeApp:
             self._events.put(workflow.Rejected(str(exc), now))
 
     def _device_status(self) -> dict[str, Any]:
-        return {"scale": self.scale_state, "camera": "ok" if self.scanner else "none",
+        return {"scale": self.scale_state, "camera": self.camera.state if self.camera else "none",
                 "clock": self.clock.source(), "clock_offset_ms": self.clock.offset_ms}
 
     # the workflow thread ----------------------------------------------------------------------

@@ -39,9 +39,12 @@ class ScaleConfig(_Strict):
 
 
 class CameraConfig(_Strict):
-    url: str | None = Field(None, description="file://DIR/ (v4l2://, http:// come with the QR issue)")
+    url: str | None = Field(None, description="v4l2:///dev/video0?width=640&height=480&fps=15, "
+                                              "http(s)://…/stream.mjpg, rtsp://…, or file://DIR/")
     fps: float = Field(10.0, gt=0, le=60)  # frames/s decoded: labels are held still, 10 is plenty
     repeat_s: float = Field(2.0, ge=0)  # the same code within this many seconds is one scan
+    # No frame for this long: the capture is reported stalled, released and reopened (s).
+    stall_s: float = Field(5.0, gt=0, le=300)
 
 
 class UplinkConfig(_Strict):

@@ -40,8 +40,10 @@ def _images(paths: list[Path]) -> list[Path]:
 def scan(args: argparse.Namespace) -> int:
     import cv2
 
-    from edge.scanner import decode
+    from edge.scanner import Decoder, load_libraries
 
+    load_libraries()  # not counted in the first image's ms
+    decode = Decoder()  # the cart's pipeline and policy (edge/scanner.py), one per run like the camera's
     for path in _images(args.image):
         gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         found: list[str] = []

@@ -11,13 +11,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.bench import bench_cart, bench_gateway, bench_latency, bench_scale
+from tests.bench import bench_cart, bench_gateway, bench_latency, bench_qr, bench_scale
 
 BENCHES = {
     "e2e_latency": bench_latency.run,
     "cart_delivery": bench_cart.run,
     "gateway_throughput": bench_gateway.run,
     "scale_parsers": bench_scale.run,
+    "qr_decode": bench_qr.run,
 }
 
 

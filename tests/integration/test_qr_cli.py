@@ -14,6 +14,7 @@ from edge import codes
 
 SHARED = Path(os.environ.get("WASTECART_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 REAL = SHARED / "datasets" / "qr-real" / "zxing-blackbox" / "qrcode-1"
+ZXING_ALONE_READS_QRCODE_1 = 20  # of 20, measured with zxing-cpp 3.1.1 (bench_qr); ours reads the same
 
 
 def wastecart(*args: str) -> subprocess.CompletedProcess[str]:
@@ -34,7 +35,7 @@ def test_scan_real_photos_reads_most_and_never_misreads() -> None:
         if line["codes"]:  # the dataset's .txt files store line breaks as LF; some symbols hold CR LF
             assert [c.replace("\r\n", "\n") for c in line["codes"]] == [expected], f"{line['file']}: misread"
             read += 1
-    assert read / len(lines) >= 0.8  # zxing-cpp alone; the QR issue measures and raises this
+    assert read >= ZXING_ALONE_READS_QRCODE_1  # the same-run comparison is tests/integration/test_qr_dataset.py
 
 
 def test_label_render_then_scan_round_trips(tmp_path: Path) -> None:
