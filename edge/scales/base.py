@@ -146,6 +146,10 @@ class LineBuffer:
             self._synced = False
         return out
 
+    def discard(self, raw: bytes) -> None:
+        """A line the parser threw away (the cut tail at the start of a stream) counts as garbage."""
+        self.garbage_bytes += len(raw)
+
     def _line(self, start: int, end: int, *, synced: bool) -> tuple[bytes, bytes, bool]:
         raw, bits = bytes(self._raw[start:end]), bytes(self._bits[start:end])
         text = bits.translate(None, _XON_XOFF)
@@ -175,6 +179,13 @@ class ByteFramer:
         del self._raw[:n], self._bits[:n]
         if garbage:
             self.garbage_bytes += n
+
+    def _sync(self, start_byte: int, length: int = 1) -> bool:
+        """Drop (as garbage) everything before the next ``start_byte``; True once a candidate of at
+        least ``length`` bytes starting with it is buffered."""
+        start = self._bits.find(start_byte)
+        self._skip(start if start >= 0 else len(self._bits), garbage=True)
+        return start >= 0 and len(self._bits) >= length
 
     def _take(self, n: int) -> tuple[bytes, bytes]:
         """Consume ``n`` bytes as one frame: (masked, raw)."""

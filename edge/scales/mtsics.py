@@ -55,11 +55,10 @@ class MtSicsParser:
         self.zero_acks = 0
         self.tare_g: int | None = None  # last tare the balance reported on this connection
         self.serial: str | None = None  # from ``I4 A "…"`` (also the answer to ``@``)
-        self._partial_garbage = 0
 
     @property
     def garbage_bytes(self) -> int:
-        return self._lines.garbage_bytes + self._partial_garbage
+        return self._lines.garbage_bytes
 
     def feed(self, data: bytes) -> list[Reading]:
         out: list[Reading] = []
@@ -67,7 +66,7 @@ class MtSicsParser:
             reading, problem = self._line(raw, text)
             if problem is not None:
                 if not synced:  # the tail of a line cut by the start of the stream
-                    self._partial_garbage += len(raw)
+                    self._lines.discard(raw)
                     continue
                 self.format_errors += 1
                 out.append(error_reading(self.protocol, raw, problem))

@@ -38,17 +38,16 @@ class OhausParser:
         self.device_errors = 0
         self.format_errors = 0
         self.acks = 0
-        self._partial_garbage = 0
 
     @property
     def garbage_bytes(self) -> int:
-        return self._lines.garbage_bytes + self._partial_garbage
+        return self._lines.garbage_bytes
 
     def feed(self, data: bytes) -> list[Reading]:
         out: list[Reading] = []
         for raw, text, synced in self._lines.feed(data):
             if not synced:
-                self._partial_garbage += len(raw)
+                self._lines.discard(raw)
                 continue
             stripped = text.strip(b" \t")
             if not stripped:

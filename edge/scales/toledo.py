@@ -53,9 +53,7 @@ class ToledoParser(ByteFramer):
         self._add(data)
         out: list[Reading] = []
         while True:
-            start = self._bits.find(STX)
-            self._skip(start if start >= 0 else len(self._bits), garbage=True)
-            if start < 0 or len(self._bits) < self.length:
+            if not self._sync(STX, self.length):
                 return out
             if self._bits[_CR_AT] != CR:
                 self._skip(1, garbage=True)

@@ -55,9 +55,7 @@ class YaohuaTf0Parser(ByteFramer):
         self._add(data)
         out: list[Reading] = []
         while True:
-            start = self._bits.find(STX)
-            self._skip(start if start >= 0 else len(self._bits), garbage=True)
-            if start < 0 or len(self._bits) < self.length:
+            if not self._sync(STX, self.length):
                 return out
             if self._bits[self.length - 1] != ETX:
                 self._skip(1, garbage=True)
@@ -98,9 +96,7 @@ class YaohuaTf1Parser(ByteFramer):
         self._add(data)
         out: list[Reading] = []
         while True:
-            start = self._bits.find(STX)
-            self._skip(start if start >= 0 else len(self._bits), garbage=True)
-            if start < 0:
+            if not self._sync(STX):
                 return out
             end = self._bits.find(ETX, 1, self.max_length)
             restart = self._bits.find(STX, 1, end if end >= 0 else self.max_length)
