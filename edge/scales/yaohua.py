@@ -181,9 +181,7 @@ class YaohuaEqParser(ByteFramer):
         self._add(data)
         out: list[Reading] = []
         while True:
-            start = self._bits.find(b"=")
-            self._skip(start if start >= 0 else len(self._bits), garbage=True)
-            if start < 0:
+            if not self._sync(ord("=")):
                 return out
             end = self._bits.find(b"=", 1, self.MAX_FRAME + 1)
             if end < 0:
