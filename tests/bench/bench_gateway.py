@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import wire
-from tests.bench.procs import spawn, stop
+from tests.procs import spawn, stop
 from wastecart.broker import PrivateBroker, free_port
 from wastecart.fleet import handover_body
 

@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge import keys, wire
 from edge.store import Ledger
 from edge.uplink import Uplink, UplinkSettings
-from tests.bench.procs import spawn, stop
+from tests.procs import spawn, stop
 from wastecart.broker import PrivateBroker
 from wastecart.fleet import handover_body
 

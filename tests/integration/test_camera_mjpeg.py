@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import queue
 import signal
-import subprocess
-import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +17,7 @@ import zxingcpp
 
 from edge.camera import State, StreamCamera, open_camera
 from sim_devices.camera import MjpegCamera
+from tests.procs import running
 
 WAIT_S = 15.0  # generous upper bound for one expected event on a loaded CI machine
 
@@ -201,9 +200,7 @@ def test_missing_v4l2_device_is_disconnected_not_fatal() -> None:
 
 
 def test_cli_serves_until_sigterm() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "wastecart.cli", "sim", "camera", "--http", "--port", "0"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
+    with running("sim", "camera", "--http", "--port", "0", stderr=None) as proc:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.startswith("camera http://127.0.0.1:") and "/stream.mjpg (control http://127.0.0.1:" in line
@@ -212,9 +209,3 @@ def test_cli_serves_until_sigterm() -> None:
         assert status["showing"] is None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=WAIT_S) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()

@@ -7,11 +7,8 @@ Waiting is on the app's Condition (``wait_until``) and on queues, never on sleep
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -29,6 +26,7 @@ from edge import wire
 from gateway.app import GatewayApp
 from gateway.config import ForwardConfig, GatewayConfig, IngestConfig
 from sim_devices.platform import SimPlatform
+from tests.procs import running
 from wastecart.broker import PrivateBroker
 
 SITE = "H001"
@@ -346,12 +344,9 @@ def test_records_sent_while_the_gateway_is_down_arrive_after_restart(tmp_path: P
 
 def test_cli_gateway_run_prints_where_it_connects_and_stops_on_sigterm(
         tmp_path: Path, broker: PrivateBroker, platform: SimPlatform) -> None:
-    root = Path(__file__).resolve().parents[2]
     args = ["gateway", "run", "--broker", broker.url, "--data", str(tmp_path / "gw"), "--platform", platform.url,
             "--client-id", f"test-gw-{uuid.uuid4().hex[:8]}"]
-    proc = subprocess.Popen([sys.executable, "-m", "wastecart.cli", *args], stdout=subprocess.PIPE, text=True,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(root)}, cwd=root)
-    try:
+    with running(*args) as proc:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.startswith(f"gateway connecting to {broker.url} as test-gw-"), line
@@ -361,9 +356,3 @@ def test_cli_gateway_run_prints_where_it_connects_and_stops_on_sigterm(
         assert proc.returncode == 0
         assert "gateway stopped:" in rest
         assert (tmp_path / "gw" / "gateway.sqlite").is_file()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +10,7 @@ import httpx
 import pytest
 
 from sim_devices.platform import SimPlatform
+from tests.procs import running
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,10 +145,7 @@ def test_stop_closes_the_ports() -> None:
 
 
 def test_cli_prints_where_it_listens_and_stops_on_sigterm() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "wastecart.cli", "sim", "platform", "--error-rate", "1"],
-                            stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    try:
+    with running("sim", "platform", "--error-rate", "1", stderr=None) as proc:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
         assert line.startswith("platform listening on http://127.0.0.1:")
@@ -161,9 +156,3 @@ def test_cli_prints_where_it_listens_and_stops_on_sigterm() -> None:
         assert httpx.get(f"{control.rsplit(' ', 1)[1]}/stats", timeout=5).json()["injected_errors"] == 1
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
