@@ -10,7 +10,7 @@ registry is complete whenever ``edge.scales`` is imported.  Weights are integer 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
@@ -186,6 +186,16 @@ class ByteFramer:
         start = self._bits.find(start_byte)
         self._skip(start if start >= 0 else len(self._bits), garbage=True)
         return start >= 0 and len(self._bits) >= length
+
+    def _fixed_frames(self, start_byte: int, length: int, end_at: int, end_byte: int) -> Iterator[tuple[bytes, bytes]]:
+        """Every buffered ``(masked, raw)`` frame of ``length`` bytes that starts with ``start_byte``
+        and has ``end_byte`` at ``end_at``.  A candidate whose end byte is misplaced is a false start:
+        drop one byte and hunt again.  A short tail stays buffered for the next ``feed``."""
+        while self._sync(start_byte, length):
+            if self._bits[end_at] != end_byte:
+                self._skip(1, garbage=True)
+                continue
+            yield self._take(length)
 
     def _take(self, n: int) -> tuple[bytes, bytes]:
         """Consume ``n`` bytes as one frame: (masked, raw)."""

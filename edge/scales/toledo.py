@@ -51,23 +51,16 @@ class ToledoParser(ByteFramer):
 
     def feed(self, data: bytes) -> list[Reading]:
         self._add(data)
-        out: list[Reading] = []
-        while True:
-            if not self._sync(STX, self.length):
-                return out
-            if self._bits[_CR_AT] != CR:
-                self._skip(1, garbage=True)
-                continue
-            frame, raw = self._take(self.length)
-            if self.checksum and not toledo_checksum_ok(frame):
-                out.append(self._checksum_error(raw))
-                continue
-            problem = self._malformed(frame)
-            if problem is not None:
-                out.append(self._format_error(raw, problem))
-                continue
-            self.frames += 1
-            out.append(self._decode(frame, raw))
+        return [self._reading(frame, raw) for frame, raw in self._fixed_frames(STX, self.length, _CR_AT, CR)]
+
+    def _reading(self, frame: bytes, raw: bytes) -> Reading:
+        if self.checksum and not toledo_checksum_ok(frame):
+            return self._checksum_error(raw)
+        problem = self._malformed(frame)
+        if problem is not None:
+            return self._format_error(raw, problem)
+        self.frames += 1
+        return self._decode(frame, raw)
 
     @staticmethod
     def _malformed(f: bytes) -> str | None:

@@ -53,22 +53,17 @@ class YaohuaTf0Parser(ByteFramer):
 
     def feed(self, data: bytes) -> list[Reading]:
         self._add(data)
-        out: list[Reading] = []
-        while True:
-            if not self._sync(STX, self.length):
-                return out
-            if self._bits[self.length - 1] != ETX:
-                self._skip(1, garbage=True)
-                continue
-            frame, raw = self._take(self.length)
-            if yaohua_xor(frame[1:9]) != frame[9:11]:
-                out.append(self._checksum_error(raw))
-            elif not _SIGNED_DP.fullmatch(frame[1:9]):
-                out.append(self._format_error(raw, f"malformed weight field {frame[1:9]!r}"))
-            else:
-                self.frames += 1
-                out.append(Reading(self.protocol, raw, _signed_dp_grams(frame[1:9]), ASSUMED_UNIT,
-                                   stable=None, net=None, tare_g=None))
+        return [self._reading(frame, raw)
+                for frame, raw in self._fixed_frames(STX, self.length, self.length - 1, ETX)]
+
+    def _reading(self, frame: bytes, raw: bytes) -> Reading:
+        if yaohua_xor(frame[1:9]) != frame[9:11]:
+            return self._checksum_error(raw)
+        if not _SIGNED_DP.fullmatch(frame[1:9]):
+            return self._format_error(raw, f"malformed weight field {frame[1:9]!r}")
+        self.frames += 1
+        return Reading(self.protocol, raw, _signed_dp_grams(frame[1:9]), ASSUMED_UNIT,
+                       stable=None, net=None, tare_g=None)
 
 
 class YaohuaTf1Parser(ByteFramer):
