@@ -11,6 +11,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge import wire
+from edge.uplink import UplinkSettings
+
+_DEFAULT = UplinkSettings()  # the uplink's own defaults: one place for them
 
 
 class _Strict(BaseModel):
@@ -50,15 +53,16 @@ class CameraConfig(_Strict):
 class UplinkConfig(_Strict):
     # Records published and not yet acknowledged by the gateway.  20-100 is the measured sweet spot;
     # paho's 16-bit message ids make more than 65,535 impossible anyway.
-    window: int = Field(100, ge=1, le=10_000)
+    window: int = Field(_DEFAULT.window, ge=1, le=10_000)
     # Records published and not yet acknowledged by the gateway (its acks come per batch, so this
     # must cover a few batches to keep the pipe full); below paho's 65,535 message ids.
-    max_unacked: int = Field(5000, ge=1, le=60_000)
-    resend_after_s: float = Field(30.0, gt=0)  # no ack progress for this long: re-send from first unsynced
+    max_unacked: int = Field(_DEFAULT.max_unacked, ge=1, le=60_000)
+    # No ack progress for this long: re-send from the first unsynced record (s).
+    resend_after_s: float = Field(_DEFAULT.resend_after_s, gt=0)
     # Records/s when draining a backlog after an outage (0 = as fast as the gateway acks): a fleet
     # coming back at once should not flatten the gateway; a day's backlog still drains in seconds.
-    drain_rate: float = Field(500.0, ge=0)
-    telemetry_s: float = Field(10.0, gt=0)  # period of the telemetry message
+    drain_rate: float = Field(_DEFAULT.drain_rate, ge=0)
+    telemetry_s: float = Field(_DEFAULT.telemetry_s, gt=0)  # period of the telemetry message
     # Synced records are kept this many days on the cart, then purged (unsynced ones never are).
     retention_days: float = Field(30.0, gt=0)
 

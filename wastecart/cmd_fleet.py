@@ -23,12 +23,12 @@ def register(cli: Cli) -> None:
     p.add_argument("--records", type=int, default=100, help="records per cart (default 100)")
     p.add_argument("--rate", type=float, default=0.0, help="records/s for the whole fleet (0 = as fast as possible)")
     p.add_argument("--org", default="H330100001", help="organisation code (the MQTT site level)")
-    p.add_argument("--window", type=int, default=100, help="QoS 1 messages in flight per cart")
-    p.add_argument("--max-unacked", type=int, default=5000, help="records awaiting the gateway's ack per cart")
+    p.add_argument("--window", type=int, help="QoS 1 messages in flight per cart (default: the cart's)")
+    p.add_argument("--max-unacked", type=int, help="records awaiting the gateway's ack per cart (default: the cart's)")
     p.add_argument("--resend-after", type=float, default=5.0,
                    help="seconds without ack progress before re-sending (default 5)")
-    p.add_argument("--drain-rate", type=float, default=500.0,
-                   help="records/s per cart when draining a backlog (0 = unpaced; default 500)")
+    p.add_argument("--drain-rate", type=float,
+                   help="records/s per cart when draining a backlog (0 = unpaced; default: the cart's)")
     p.add_argument("--min-free-mb", type=int, default=0, help="refuse new records below this much free disk")
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
 
@@ -39,8 +39,8 @@ def fleet(args: argparse.Namespace) -> int:
 
     if args.carts < 1 or args.records < 0 or not 1 <= args.carts <= 999:
         raise WastecartError("--carts must be 1..999 and --records >= 0")
-    settings = UplinkSettings(window=args.window, max_unacked=args.max_unacked, resend_after_s=args.resend_after,
-                              drain_rate=args.drain_rate)
+    given = {"window": args.window, "max_unacked": args.max_unacked, "drain_rate": args.drain_rate}
+    settings = UplinkSettings(resend_after_s=args.resend_after, **{k: v for k, v in given.items() if v is not None})
     f = Fleet(broker=args.broker, data=args.data, carts=args.carts, records=args.records, rate=args.rate,
               org=args.org, settings=settings, min_free_mb=args.min_free_mb)
     for sig in (signal.SIGINT, signal.SIGTERM):
