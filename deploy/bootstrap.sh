@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make this machine able to run wastecart: Debian packages (mosquitto, libzbar0, python3-venv)
+# Make this machine able to run wastecart: Debian packages (mosquitto, libzbar0, python3-venv, a CJK font,
+# chromium for the kiosk browser tests)
 # and a .venv with the package and its extras.  Safe to run again; does only what is missing.
 # Used by `make demo` / `make test`; on a fresh Debian 12 / Raspberry Pi OS with Python 3.11.
 set -euo pipefail
@@ -14,7 +15,15 @@ PY
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || missing+=(libzbar0)
+# Chinese text on labels (edge/labels.py): any CJK font will do, this one is what carts ship with.
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || fc-list :lang=zh 2>/dev/null | grep -q . \
+  || missing+=(fonts-wqy-microhei)
 "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+# Chromium: the kiosk's browser tests (tests/browser, driven by Playwright; never a downloaded
+# browser).  A machine that will not run them may set WASTECART_NO_BROWSER=1 to skip it (large).
+if [ -z "${WASTECART_NO_BROWSER:-}" ] && [ -z "${WASTECART_CHROMIUM:-}" ]; then
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing Debian packages: ${missing[*]}"

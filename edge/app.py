@@ -47,6 +47,7 @@ def uplink_settings(cfg: UplinkConfig) -> UplinkSettings:
 class EdgeApp:
     def __init__(self, config: EdgeConfig) -> None:
         self.config = config
+        self.code_book: codes.CodeBook = config.codes.book(config.org)  # first: a bad key opens nothing
         self.clock = SystemClock(config.clock)
         self.key = keys.load_or_create(config.data)
         self.ledger = Ledger(config.data, config.cart, self.key, min_free_mb=config.min_free_mb)
@@ -94,7 +95,7 @@ class EdgeApp:
         """A scanned payload (camera, or a hand scanner / the kiosk later)."""
         now = self.clock.now()
         try:
-            self._events.put(workflow.Scanned(codes.decode(text, self.config.org), now))
+            self._events.put(workflow.Scanned(self.code_book.decode(text), now))
         except CodeError as exc:
             log.info("rejected code %r: %s", text[:64], exc)
             self._events.put(workflow.Rejected(str(exc), now))

@@ -1,32 +1,72 @@
 """Our QR payloads (DESIGN §4): versioned, typed, checked, short uppercase alphanumeric.
 
-``WC1.<kind>.<org>.<ident>[.<extra>].<check>`` — only characters of QR's alphanumeric mode, so a
-code stays small (version 2–3 at error correction Q).  ``check`` is two base-36 characters of a
-weighted sum modulo 1271 (as ISO 7064 MOD 1271-36): every single wrong character and every swap
-of two neighbours is caught, so a damaged or mistyped code is rejected, never misread.  (A MAC
-with a per-organisation key, and configured external formats, come with the QR issue.)
+Two forms, told apart by the first field (the tag: "W", C = checked / S = signed, format 1)::
+
+    WC1.<kind>.<org>.<ident>[.<extra>].<check>           unsigned
+    WS1.<kind>.<org>.<ident>[.<extra>].<mac>.<check>      signed: mac = 6 base-36 characters
+
+Only characters of QR's alphanumeric mode (fields are A-Z 0-9 and '-'; '_' is accepted because
+ids may hold it, but it costs byte mode), so a code stays at version 2–3 at error correction Q.
+``check`` is two base-36 characters of a weighted sum modulo 1271 (as ISO 7064 MOD 1271-36) over
+everything before it, the mac included: every single wrong character and every swap of two
+neighbours is caught, so a damaged or mistyped code is rejected as *damaged*, never misread.
+``mac`` is HMAC-SHA256 with the organisation's key over ``WS1.<kind>.<org>.<ident>[.<extra>]``,
+truncated: a code whose check characters are right but whose mac is not was made by someone
+without the key (*forged*).  The tag fixes where the mac is, so parsing never guesses.
+
+Order of the verdicts, each with its own reason: not ours → damaged → bad field → other
+organisation → missing mac (when required) / forged → bag without category.  A book without a
+key accepts signed codes without verifying their mac (the transition: carts get the key later).
 
 Kinds: S staff badge, D department handover code, B bag / container label (extra = category
-letter), R storage room, V vehicle.
+letter), R storage room, V vehicle.  Configured external formats (a hospital badge, a platform
+URL) are regular expressions tried after ours; a ``Code`` says which one it came from.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from edge.errors import CodeError
 
-VERSION = "WC1"
+VERSION = "WC1"  # unsigned
+SIGNED = "WS1"  # with a MAC of the organisation's key
+SOURCE = "wastecart"  # Code.source of our own payloads
 KINDS = {"S": "staff badge", "D": "department", "B": "bag label", "R": "storage room", "V": "vehicle"}
 # Category letter on a bag label -> wire category enum.
 CATEGORY_LETTERS = {
     "I": "INFECTIOUS", "S": "SHARPS", "P": "PATHOLOGICAL", "D": "PHARMACEUTICAL", "C": "CHEMICAL",
 }
+LETTER_OF = {name: letter for letter, name in CATEGORY_LETTERS.items()}  # wire category -> letter
 _FIELD = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 _B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _VALUES = {c: i for i, c in enumerate(_B36 + ".-_")}
 _MOD = 1271  # 31 × 41, coprime with the radix 36 and > any character difference: no blind spots
+# MAC length (base-36 characters): 36**6 ≈ 2**31.  The key never leaves the organisation, so a
+# forger cannot test guesses offline: each guess is a label printed and scanned at a cart by a
+# person (seconds each, every miss shown and logged as forged) — at one guess a second, non-stop,
+# a hit takes ~34 years on average.  Longer would push the worst case (10-char org, 12-char
+# ident, bag) past version 3-Q's 47 alphanumeric characters.
+MAC_CHARS = 6
+_MAC = re.compile(rf"^[0-9A-Z]{{{MAC_CHARS}}}$")
+MIN_KEY_BYTES = 16  # 128 bits: below that the key, not the truncated MAC, is the weak point
+_HEX_KEY = re.compile(rb"(?:[0-9A-Fa-f]{2})+")
+
+NOT_OURS = "不是本系统或已登记格式的二维码 (not a wastecart code nor a configured format)"
+DAMAGED = "二维码已损坏或被涂改，请重新打印 (check characters do not match: damaged or altered)"
+FORGED = "防伪校验失败：二维码不是本机构签发的 (forged or issued with another key)"
+NO_MAC = "缺少防伪码，本机构只接受带防伪码的二维码，请重新打印 (no MAC; this organisation requires signed codes)"
+BAD_FIELD = "二维码格式错误 (unknown kind or bad field)"
+NO_CATEGORY = "袋标签缺少废物类别 (bag label without a valid category letter)"
+
+
+def other_org(org: str) -> str:
+    return f"其他机构的二维码 ({org})，不能使用 (code of another organisation)"
 
 
 @dataclass(frozen=True)
@@ -35,6 +75,7 @@ class Code:
     org: str
     ident: str
     extra: str = ""
+    source: str = SOURCE  # "wastecart" or the name of the configured external format
 
     @property
     def category(self) -> str | None:
@@ -48,28 +89,142 @@ def check_chars(text: str) -> str:
     return _B36[n // 36] + _B36[n % 36]
 
 
-def encode(code: Code) -> str:
-    fields = [VERSION, code.kind, code.org, code.ident] + ([code.extra] if code.extra else [])
+def mac_chars(key: bytes, body: str) -> str:
+    """Truncated HMAC-SHA256 in base 36; 64 bits reduced mod 36**6, so the bias is ~1e-10."""
+    n = int.from_bytes(hmac.new(key, body.encode("ascii"), hashlib.sha256).digest()[:8], "big") % 36**MAC_CHARS
+    out = ""
+    for _ in range(MAC_CHARS):
+        n, r = divmod(n, 36)
+        out = _B36[r] + out
+    return out
+
+
+def load_mac_key(path: Path) -> bytes:
+    """The organisation's MAC key: a file of hex digits (whitespace around ignored) or raw bytes.
+
+    Raises CodeError naming the file, so a cart with a missing or weak key stops at start-up.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise CodeError(f"MAC key file {path}: cannot read ({exc.strerror})") from exc
+    key = bytes.fromhex(raw.strip().decode("ascii")) if _HEX_KEY.fullmatch(raw.strip()) else raw
+    if len(key) < MIN_KEY_BYTES:
+        raise CodeError(f"MAC key file {path}: key too short ({len(key)} bytes, need at least {MIN_KEY_BYTES}; "
+                        f"make one with `openssl rand -hex 32 > {path}`)")
+    return key
+
+
+def encode(code: Code, key: bytes | None = None) -> str:
+    """Our payload for ``code``; signed (``WS1``) when a key is given."""
+    if code.kind not in KINDS:
+        raise CodeError(f"类型 {code.kind!r} 未知 (kind must be one of {''.join(KINDS)})")
+    fields = [SIGNED if key else VERSION, code.kind, code.org, code.ident] + ([code.extra] if code.extra else [])
     for f in fields[2:]:
         if not _FIELD.match(f):
             raise CodeError(f"字段 {f!r} 不合法 (field must be 1-32 of A-Z 0-9 _ -)")
     body = ".".join(fields)
+    if key:
+        body += "." + mac_chars(key, body)
     return f"{body}.{check_chars(body)}"
 
 
 def decode(text: str, org: str | None = None) -> Code:
-    """Parse a scanned payload; CodeError says in Chinese (and English) why it is refused."""
-    parts = text.strip().split(".")
-    if len(parts) < 5 or parts[0] != VERSION or not set(text.strip()) <= _VALUES.keys():
-        raise CodeError("不是本系统的二维码 (not a wastecart code)")
-    body, check = ".".join(parts[:-1]), parts[-1]
-    if check != check_chars(body):
-        raise CodeError("二维码校验失败，可能已损坏 (check characters do not match: damaged or altered)")
-    kind, code_org, ident, *extra = parts[1:-1]
-    if kind not in KINDS or len(extra) > 1 or not all(_FIELD.match(f) for f in (code_org, ident, *extra)):
-        raise CodeError("二维码格式错误 (unknown kind or bad field)")
-    if kind == "B" and (not extra or extra[0] not in CATEGORY_LETTERS):
-        raise CodeError("袋标签缺少废物类别 (bag label without a valid category letter)")
-    if org is not None and code_org != org:
-        raise CodeError(f"其他机构的二维码 ({code_org})，不能使用 (code of another organisation)")
-    return Code(kind, code_org, ident, extra[0] if extra else "")
+    """Parse one of our payloads (no key, no external formats); CodeError says why it is refused."""
+    return CodeBook(org).decode(text)
+
+
+def category_name(value: str) -> str:
+    """A category letter (I, S, …) or wire name (INFECTIOUS, …) -> the wire name; ValueError if neither."""
+    if value in CATEGORY_LETTERS:
+        return CATEGORY_LETTERS[value]
+    if value in LETTER_OF:
+        return value
+    raise ValueError(f"unknown category {value!r}; use a letter of {''.join(CATEGORY_LETTERS)} "
+                     f"or one of {', '.join(sorted(LETTER_OF))}")
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """An external format's regex; ValueError if it does not compile or has no ``(?P<ident>…)``."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from exc
+    if "ident" not in compiled.groupindex:
+        raise ValueError("needs a named group (?P<ident>…) for the code's number")
+    return compiled
+
+
+@dataclass(frozen=True)
+class ExternalFormat:
+    """A configured foreign payload: ``pattern`` must match the whole text."""
+
+    name: str  # shown to people and recorded as Code.source, e.g. "医院工牌"
+    pattern: re.Pattern[str]
+    kind: str
+    category: str | None = None  # fixed wire category (bags), unless the pattern has a ``category`` group
+
+
+class CodeBook:
+    """What this cart accepts: its organisation, optional MAC key and policy, external formats."""
+
+    def __init__(self, org: str | None = None, *, key: bytes | None = None, require_mac: bool = False,
+                 external: Sequence[ExternalFormat] = ()) -> None:
+        if require_mac and not key:
+            raise CodeError("require_mac needs a MAC key")
+        self.org = org
+        self.key = key
+        self.require_mac = require_mac
+        self.external = tuple(external)
+
+    def encode(self, code: Code) -> str:
+        return encode(code, self.key)
+
+    def decode(self, text: str) -> Code:
+        """Our payload or a configured format -> Code; CodeError's text is the reason for the collector."""
+        text = text.strip()
+        if text.split(".", 1)[0] in (VERSION, SIGNED):
+            return self._ours(text)
+        for fmt in self.external:
+            m = fmt.pattern.fullmatch(text)
+            if m:
+                return self._external(fmt, m)
+        raise CodeError(NOT_OURS)
+
+    def _ours(self, text: str) -> Code:
+        parts = text.split(".")
+        signed = parts[0] == SIGNED
+        if not set(text) <= _VALUES.keys() or len(parts) < 5 + signed:
+            raise CodeError(NOT_OURS)
+        body, _, check = text.rpartition(".")
+        if check != check_chars(body):
+            raise CodeError(DAMAGED)
+        fields = parts[1:-1]
+        mac = fields.pop() if signed else None
+        kind, code_org, ident, *extra = fields
+        if (kind not in KINDS or len(extra) > 1 or not all(_FIELD.match(f) for f in (code_org, ident, *extra))
+                or (mac is not None and not _MAC.match(mac))):
+            raise CodeError(BAD_FIELD)
+        if self.org is not None and code_org != self.org:
+            raise CodeError(other_org(code_org))
+        if mac is None:
+            if self.require_mac:
+                raise CodeError(NO_MAC)
+        elif self.key is not None and not hmac.compare_digest(mac, mac_chars(self.key, body.rpartition(".")[0])):
+            raise CodeError(FORGED)
+        if kind == "B" and (not extra or extra[0] not in CATEGORY_LETTERS):
+            raise CodeError(NO_CATEGORY)
+        return Code(kind, code_org, ident, extra[0] if extra else "")
+
+    def _external(self, fmt: ExternalFormat, m: re.Match[str]) -> Code:
+        ident = m.group("ident") or ""
+        if not _FIELD.match(ident):
+            raise CodeError(f"{fmt.name}的编号 {ident!r} 不能用作记录编号 (ident must be 1-32 of A-Z 0-9 _ -)")
+        category = fmt.category
+        if "category" in m.re.groupindex and m.group("category") is not None:
+            try:
+                category = category_name(m.group("category"))
+            except ValueError:
+                raise CodeError(f"{fmt.name}的废物类别 {m.group('category')!r} 无法识别 (unknown category)") from None
+        letter = LETTER_OF[category] if category and fmt.kind == "B" else ""
+        return Code(fmt.kind, self.org or "", ident, letter, fmt.name)

@@ -8,9 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from edge import wire
+from edge import codes, wire
+from edge.errors import CodeError
 from edge.uplink import UplinkSettings
 
 _DEFAULT = UplinkSettings()  # the uplink's own defaults: one place for them
@@ -67,6 +68,117 @@ class UplinkConfig(_Strict):
     retention_days: float = Field(30.0, gt=0)
 
 
+class ExternalCodeConfig(_Strict):
+    """A foreign QR format the cart accepts as well as ours: an existing hospital badge, a platform URL."""
+
+    name: str = Field(min_length=1, description="shown to people and recorded as the code's source, e.g. 医院工牌")
+    pattern: str = Field(description="Python regex matching the whole text, with a group (?P<ident>…)")
+    kind: Literal["S", "D", "B", "R", "V"]
+    category: str | None = Field(None, description="fixed category of a bag format: letter (I, S, …) or wire name")
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        codes.compile_pattern(v)  # compiled here so a bad one stops the cart at start-up
+        return v
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, v: str | None) -> str | None:
+        return None if v is None else codes.category_name(v)
+
+    @model_validator(mode="after")
+    def _bags_only(self) -> ExternalCodeConfig:
+        if self.kind != "B" and (self.category or "category" in codes.compile_pattern(self.pattern).groupindex):
+            raise ValueError("a category (the field or a (?P<category>…) group) is only for bag formats (kind B)")
+        return self
+
+
+class CodesConfig(_Strict):
+    # The organisation's MAC key: a file of hex digits or raw bytes, at least 16 bytes; with it the
+    # cart checks signed codes (WS1) and labels it makes are signed.  None: no MAC checked.
+    mac_key_file: Path | None = None
+    # Refuse our codes without a MAC: switch on once every label in use has been reprinted signed.
+    require_mac: bool = False
+    external: tuple[ExternalCodeConfig, ...] = ()  # tried in order, after our own format
+
+    @field_validator("mac_key_file")
+    @classmethod
+    def _key(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            try:
+                codes.load_mac_key(v)
+            except CodeError as exc:
+                raise ValueError(str(exc)) from exc
+        return v
+
+    @field_validator("require_mac")
+    @classmethod
+    def _needs_key(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and "mac_key_file" in info.data and info.data["mac_key_file"] is None:  # absent: its own error
+            raise ValueError("require_mac = true needs codes.mac_key_file")
+        return v
+
+    @field_validator("external")
+    @classmethod
+    def _unique(cls, v: tuple[ExternalCodeConfig, ...]) -> tuple[ExternalCodeConfig, ...]:
+        names = [e.name for e in v]
+        dup = sorted({n for n in names if names.count(n) > 1 or n == codes.SOURCE})
+        if dup:
+            raise ValueError(f"format names must be unique and not {codes.SOURCE!r}: {', '.join(dup)}")
+        return v
+
+    def book(self, org: str) -> codes.CodeBook:
+        """The cart's code book; reads the key file again (CodeError if it went away since start-up)."""
+        key = codes.load_mac_key(self.mac_key_file) if self.mac_key_file else None
+        formats = [codes.ExternalFormat(e.name, codes.compile_pattern(e.pattern), e.kind, e.category)
+                   for e in self.external]
+        return codes.CodeBook(org, key=key, require_mac=self.require_mac, external=formats)
+
+
+class PrinterConfig(_Strict):
+    """The label printer (edge.printer); no ``url``: the cart has none and prints nothing."""
+
+    url: str | None = Field(None, description="tcp://host:9100, usblp:///dev/usb/lp0 or "
+                                              "serial:///dev/ttyUSB0?baud=9600; none = no printer")
+    language: Literal["tspl", "zpl", "escpos"] = "tspl"
+    dpi: Literal[203, 300] = 203
+    cjk: Literal["font", "bitmap"] | None = None  # Chinese text: none = the language's default (edge.printer)
+    # Ask the printer before each job (paper out, head open); false for printers that never answer
+    # (many usblp clones), which otherwise fail every job with "打印机无响应".
+    status: bool = True
+    timeout_s: float = Field(1.0, gt=0, le=10)  # s the printer gets to answer: they answer at once or never
+    medical_mm: tuple[float, float] = (100.0, 70.0)  # medical-waste label, width × height (mm)
+    industrial_mm: tuple[float, float] = (100.0, 100.0)  # HJ 1276 label: at least 100×100 mm up to 50 L containers
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        from edge.errors import PrinterError
+        from edge.printer import parse_url
+
+        if v is not None:
+            try:
+                parse_url(v)
+            except PrinterError as exc:
+                raise ValueError(str(exc)) from exc
+        return v
+
+    @field_validator("medical_mm", "industrial_mm")
+    @classmethod
+    def _size(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(30 <= side <= 300 for side in v):
+            raise ValueError("label size: width and height in mm, each 30-300")
+        return v
+
+    @field_validator("industrial_mm")
+    @classmethod
+    def _hj1276(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if min(v) < 100:
+            raise ValueError("HJ 1276 labels are at least 100×100 mm")
+        return v
+
+
 class EdgeConfig(_Strict):
     org: str = Field(description="organisation code: the MQTT site level and the org in our QR codes")
     cart: str = Field(description="this cart's device id")
@@ -79,6 +191,8 @@ class EdgeConfig(_Strict):
     scale: ScaleConfig = ScaleConfig()
     camera: CameraConfig = CameraConfig()
     uplink: UplinkConfig = UplinkConfig()
+    codes: CodesConfig = CodesConfig()
+    printer: PrinterConfig = PrinterConfig()
 
     @field_validator("org", "cart")
     @classmethod

@@ -8,7 +8,9 @@ the adapter that meets them, with ``raise … from``.
      │    └── FrameError      one frame that cannot be trusted (checksum, garbage, bad unit)
      ├── CameraError          the camera URL cannot be opened or stopped delivering frames
      ├── CodeError            a scanned QR payload that is not ours, damaged or of another org
-     └── UplinkError          broker URL or connection set-up
+     ├── UplinkError          broker URL or connection set-up
+     ├── LabelError           label content that cannot be laid out or drawn (bad field, no CJK font)
+     └── PrinterError         printer URL, connection, status (no answer, paper out) or language limit
 """
 
 
@@ -42,3 +44,11 @@ class CodeError(EdgeError):
 
 class UplinkError(EdgeError):
     """The broker URL is wrong or the connection could not be set up."""
+
+
+class LabelError(EdgeError):
+    """A label that cannot be laid out or drawn; ``str()`` names the field (Chinese, English in brackets)."""
+
+
+class PrinterError(EdgeError):
+    """The printer cannot be reached, does not answer, reports a fault, or cannot carry the label."""

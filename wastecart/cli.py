@@ -20,7 +20,10 @@ COMMAND_MODULES = (
     "wastecart.cmd_gateway",
     "wastecart.cmd_scale",
     "wastecart.cmd_qr",
+    "wastecart.cmd_codes",
     "wastecart.cmd_camera",
+    "wastecart.cmd_label",
+    "wastecart.cmd_printer",
     "wastecart.cmd_fleet",
 )
 GROUPS = {
@@ -28,6 +31,7 @@ GROUPS = {
     "gateway": "the gateway that carts report to",
     "scale": "talk to a serial weighing scale",
     "label": "render or print QR labels",
+    "qr": "make our QR payloads",
     "sim": "simulated devices: each prints where it listens",
 }
 

@@ -1,4 +1,4 @@
-"""``wastecart scan``, ``label render`` and ``sim camera``: QR codes in and out."""
+"""``wastecart scan``: decode QR codes in image files with the cart's pipeline."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge.codes import CodeBook
+from edge.errors import CodeError
 from wastecart.cli import Cli
 from wastecart.errors import WastecartError
 
@@ -17,12 +19,20 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 def register(cli: Cli) -> None:
     p = cli.command("", "scan", scan, "decode the QR codes in image file(s) or a folder of images")
     p.add_argument("--image", type=Path, nargs="+", required=True, help="image files and/or folders")
-    p.add_argument("--json", action="store_true", help='one JSON line per image: {"file","codes","ms"}')
+    p.add_argument("--json", action="store_true",
+                   help='one JSON line per image: {"file","codes","ms","checked"}; checked[i] is '
+                        '{"kind","org","ident","category","source"} or {"error": reason} for codes[i]')
+    p.add_argument("--config", type=Path, help="the cart's config: judge codes by its org and [codes] section "
+                                               "(key, require_mac, external formats); default: our format only")
 
-    p = cli.command("label", "render", render, "render a QR label to a PNG file")
-    p.add_argument("--payload", required=True, help="the text to encode, e.g. a bag code")
-    p.add_argument("--out", type=Path, required=True, help="PNG file to write")
 
+def verdict(book: CodeBook, text: str) -> dict[str, Any]:
+    """What the cart would make of ``text``: the code's fields, or the reason it refuses it."""
+    try:
+        c = book.decode(text)
+    except CodeError as exc:
+        return {"error": str(exc)}
+    return {"kind": c.kind, "org": c.org, "ident": c.ident, "category": c.category, "source": c.source}
 
 
 def _images(paths: list[Path]) -> list[Path]:
@@ -42,9 +52,17 @@ def scan(args: argparse.Namespace) -> int:
 
     from edge.scanner import Decoder, load_libraries
 
+    book = CodeBook()
+    if args.config:
+        from edge.config import EdgeConfig
+        from wastecart.config import load
+
+        cfg = load(EdgeConfig, args.config)
+        book = cfg.codes.book(cfg.org)
+    images = _images(args.image)
     load_libraries()  # not counted in the first image's ms
     decode = Decoder()  # the cart's pipeline and policy (edge/scanner.py), one per run like the camera's
-    for path in _images(args.image):
+    for path in images:
         gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         found: list[str] = []
         line: dict[str, Any] = {"file": str(path), "codes": found, "ms": None}
@@ -54,15 +72,11 @@ def scan(args: argparse.Namespace) -> int:
             t0 = time.perf_counter()  # decoding only, not reading the file (DESIGN §5)
             found += decode(gray)
             line["ms"] = round((time.perf_counter() - t0) * 1000, 3)
-        print(json.dumps(line, ensure_ascii=False) if args.json else f"{path}: {', '.join(found) or '-'}")
-    return 0
-
-
-def render(args: argparse.Namespace) -> int:
-    import qrcode
-
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_Q, box_size=8, border=4)
-    qr.add_data(args.payload)
-    qr.make_image().save(str(args.out))
-    print(f"label written to {args.out} (QR version {qr.version}, error correction Q)")
+        checked = line["checked"] = [verdict(book, text) for text in found]
+        if args.json:
+            print(json.dumps(line, ensure_ascii=False))
+        else:
+            shown = [f"{t} [{v.get('error') or ' '.join(str(v[k]) for k in ('kind', 'org', 'ident', 'source'))}]"
+                     for t, v in zip(found, checked, strict=True)]
+            print(f"{path}: {', '.join(shown) or '-'}")
     return 0

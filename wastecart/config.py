@@ -46,8 +46,13 @@ def load(model: type[M], path: Path | None, overrides: Mapping[str, Any] | None 
         return model.model_validate(data)
     except ValidationError as exc:
         problems = [
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            f"{dotted_path(err['loc']) or '(top)'}: {err['msg']}"
             + (f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err["input"], dict) else "")
             for err in exc.errors()
         ]
         raise ConfigError(f"{where}: " + "; ".join(problems)) from exc
+
+
+def dotted_path(loc: tuple[int | str, ...]) -> str:
+    """pydantic's error location as the TOML reader sees it: ``codes.external[0].pattern``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")

@@ -56,3 +56,65 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
     assert cfg.cart == "CART-09"
     assert cfg.org == "H1"
     assert cfg.scale.port == "/dev/ttyUSB0"
+
+
+# [codes]: our QR codes' key and policy, external formats ------------------------------------------
+
+def test_codes_section(tmp_path: Path) -> None:
+    key = tmp_path / "qr.key"
+    key.write_text("ab" * 32)
+    cfg = load(EdgeConfig, write(tmp_path, GOOD + f'[codes]\nmac_key_file = "{key}"\nrequire_mac = true\n'
+                                 '[[codes.external]]\nname = "医院工牌"\npattern = \'^EMP(?P<ident>\\d{6})$\'\n'
+                                 'kind = "S"\n[[codes.external]]\nname = "平台"\npattern = \'c=(?P<ident>\\w+)\'\n'
+                                 'kind = "B"\ncategory = "S"\n'))
+    assert cfg.codes.external[1].category == "SHARPS"
+    book = cfg.codes.book(cfg.org)
+    assert book.key == bytes.fromhex("ab" * 32) and book.require_mac
+    assert book.decode("EMP004211").source == "医院工牌"
+    assert book.decode("c=B123").category == "SHARPS"
+    assert load(EdgeConfig, write(tmp_path, GOOD)).codes.book("H1").key is None
+
+
+def test_example_codes_section_is_valid_when_uncommented(tmp_path: Path) -> None:
+    example = (Path(__file__).parents[2] / "deploy" / "edge.example.toml").read_text("utf-8")
+    block = example[example.index("# [codes]"):]
+    text = "\n".join(line.removeprefix("#").removeprefix(" ") for line in block.splitlines())
+    key = tmp_path / "qr.key"
+    key.write_bytes(bytes(range(32)))
+    cfg = load(EdgeConfig, write(tmp_path, GOOD + text), {"codes.mac_key_file": str(key)})
+    assert [e.name for e in cfg.codes.external] == ["医院工牌", "平台袋码"]
+    assert cfg.codes.book("H1").decode("https://zgm.example.cn/w?c=B0001234567").category == "INFECTIOUS"
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("[codes]\nrequire_mac = true\n", "codes.require_mac: Value error, require_mac = true needs codes.mac_key_file"),
+    ('[codes]\nmac_key_file = "/nonexistent/qr.key"\n',
+     "codes.mac_key_file: Value error, MAC key file /nonexistent/qr.key: cannot read"),
+    ('[[codes.external]]\nname = "x"\npattern = "EMP(?P<ident>\\\\d+"\nkind = "S"\n',
+     "codes.external[0].pattern: Value error, not a valid regular expression: missing ), unterminated subpattern"),
+    ('[[codes.external]]\nname = "x"\npattern = "A(?P<ident>1)"\nkind = "S"\n'
+     '[[codes.external]]\nname = "y"\npattern = "EMP(\\\\d+)"\nkind = "S"\n',
+     "codes.external[1].pattern: Value error, needs a named group (?P<ident>…)"),
+    ('[[codes.external]]\nname = "x"\npattern = "(?P<ident>1)"\nkind = "B"\ncategory = "Q"\n',
+     "codes.external[0].category: Value error, unknown category 'Q'"),
+    ('[[codes.external]]\nname = "x"\npattern = "(?P<ident>1)"\nkind = "S"\ncategory = "I"\n',
+     "codes.external[0]: Value error, a category (the field or a (?P<category>…) group) is only for bag formats"),
+    ('[[codes.external]]\nname = "x"\npattern = "(?P<ident>1)"\nkind = "Z"\n',
+     "codes.external[0].kind: Input should be 'S', 'D', 'B', 'R' or 'V'"),
+    ('[[codes.external]]\nname = "x"\npatern = "(?P<ident>1)"\nkind = "S"\n',
+     "codes.external[0].patern: Extra inputs are not permitted"),
+    ('[[codes.external]]\nname = "wastecart"\npattern = "(?P<ident>1)"\nkind = "S"\n',
+     "codes.external: Value error, format names must be unique and not 'wastecart': wastecart"),
+])
+def test_bad_codes_values_name_the_key(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(EdgeConfig, write(tmp_path, GOOD + extra))
+    assert message in str(info.value)
+
+
+def test_short_key_file_names_the_file(tmp_path: Path) -> None:
+    key = tmp_path / "qr.key"
+    key.write_text("0123456789abcdef\n")  # 8 bytes as hex
+    with pytest.raises(ConfigError, match=rf"codes.mac_key_file: Value error, MAC key file {key}: key too short "
+                                          r"\(8 bytes, need at least 16"):
+        load(EdgeConfig, write(tmp_path, GOOD + f'[codes]\nmac_key_file = "{key}"\nrequire_mac = true\n'))

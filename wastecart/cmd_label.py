@@ -1,0 +1,183 @@
+"""``wastecart label render`` and ``wastecart label print``: a waste label as PNG, as printer bytes, or printed.
+
+Both take the same label options: ``--kind medical`` (default; HJ 421 / Decree 36 content) or
+``--kind industrial`` (HJ 1276).  The QR holds ``--payload`` as given, or a bag code built from
+``--org``, ``--bag`` and ``--category``.  Heavy imports (Pillow, qrcode, pyserial) happen in the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from wastecart.errors import WastecartError
+
+if TYPE_CHECKING:
+    from edge.labels import Label
+    from wastecart.cli import Cli
+
+LANGUAGES = ("tspl", "zpl", "escpos")  # edge.printer.LANGUAGES, repeated so --help needs no import
+INDUSTRIAL_REQUIRED = ("waste_name", "hw_class", "waste_code", "uscc")
+
+
+def register(cli: Cli) -> None:
+    r = cli.command("label", "render", _render,
+                    "draw a waste label to PNG, or write it as printer bytes with --language")
+    _label_options(r)
+    r.add_argument("--out", type=Path, required=True, help="FILE.png, or FILE.prn with --language")
+    r.add_argument("--language", choices=LANGUAGES, help="write this printer language instead of a PNG")
+    r.add_argument("--cjk", choices=("font", "bitmap"),
+                   help="Chinese text with --language: the printer's font or a bitmap (default: the language's)")
+    r.add_argument("--dpi", type=int, choices=(203, 300), default=203, help="dots per inch (default 203)")
+
+    p = cli.command("label", "print", _print, "print a waste label on a printer (tcp://, usblp://, serial://)")
+    _label_options(p)
+    p.add_argument("--printer", metavar="URL", help="tcp://host:9100, usblp:///dev/usb/lp0, "
+                   "serial:///dev/ttyUSB0?baud=9600 (default: printer.url of --config)")
+    p.add_argument("--config", type=Path, help="take the printer settings from this cart config ([printer])")
+    p.add_argument("--language", choices=LANGUAGES, help="printer language (default tspl, or the config's)")
+    p.add_argument("--cjk", choices=("font", "bitmap"), help="Chinese text: printer font or bitmap "
+                   "(default: tspl font, zpl bitmap, escpos font)")
+    p.add_argument("--dpi", type=int, choices=(203, 300), help="the printer's resolution (default 203)")
+    p.add_argument("--copies", type=int, default=1, help="labels to print (default 1)")
+    p.add_argument("--no-status", action="store_true",
+                   help="do not ask the printer's status first (for printers that never answer)")
+    p.add_argument("--timeout", type=float, help="seconds the printer gets to answer the status query (default 1)")
+    p.add_argument("--json", action="store_true", help='one JSON line: {"url","language","cjk","copies","bytes"}')
+
+
+def _label_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("label content")
+    g.add_argument("--kind", choices=("medical", "industrial"), default="medical",
+                   help="medical waste (HJ 421 mark, default) or industrial hazardous waste (HJ 1276)")
+    g.add_argument("--payload", help="the QR content and the code printed under it (a package code)")
+    g.add_argument("--org", help="with --bag and --category: build the bag code WC1.B.<org>.<bag>.<letter>")
+    g.add_argument("--bag", help="bag / container id for --org")
+    g.add_argument("--category", help="INFECTIOUS, SHARPS, PATHOLOGICAL, PHARMACEUTICAL, CHEMICAL (or 感染性废物, I …)")
+    g.add_argument("--org-name", default="", help="producing institution / unit (产生单位)")
+    g.add_argument("--department", default="", help="department (科室), medical")
+    g.add_argument("--weight-g", type=int, help="net weight in grams")
+    g.add_argument("--notes", default="", help="special notes (特别说明), medical")
+    g.add_argument("--produced-at", help="production date-time, ISO (default: now); industrial uses the date")
+    h = p.add_argument_group("HJ 1276 fields (--kind industrial)")
+    h.add_argument("--waste-name", help="废物名称 (required)")
+    h.add_argument("--hw-class", help="废物类别, e.g. HW08 (required)")
+    h.add_argument("--waste-code", help="废物代码, e.g. 900-249-08 (required)")
+    h.add_argument("--uscc", help="producing unit's unified social credit code, 18 characters (required)")
+    h.add_argument("--hazards", default="T", help="危险特性, comma-separated of T,C,I,R,In (default T)")
+    h.add_argument("--form", default="", help="废物形态: 固态 / 半固态 / 液态 / 气态")
+    h.add_argument("--main-components", default="", help="主要成分")
+    h.add_argument("--harmful-components", default="", help="有害成分")
+    h.add_argument("--precautions", default="", help="注意事项")
+    h.add_argument("--contact", default="", help="联系人")
+    h.add_argument("--phone", default="", help="联系方式")
+    h.add_argument("--seq", type=int, default=1, help="the waste's sequence number that day (digital code, 1-999)")
+    h.add_argument("--remarks", default="", help="备注")
+    p.add_argument("--size", metavar="WxH", help="label size in mm (default 100x70 medical, 100x100 industrial)")
+
+
+def _size(args: argparse.Namespace) -> tuple[float, float] | None:
+    if not args.size:
+        return None
+    try:
+        w, h = (float(v) for v in args.size.lower().split("x"))
+    except ValueError as exc:
+        raise WastecartError(f"--size {args.size!r}: expected WxH in mm, e.g. 100x70") from exc
+    return w, h
+
+
+def _when(args: argparse.Namespace) -> datetime:
+    if not args.produced_at:
+        return datetime.now().astimezone()
+    try:
+        return datetime.fromisoformat(args.produced_at)
+    except ValueError as exc:
+        raise WastecartError(f"--produced-at {args.produced_at!r}: not an ISO date-time (like 2025-01-02T10:30)") \
+            from exc
+
+
+def _payload(args: argparse.Namespace) -> str:
+    from edge import codes
+    from edge.labels import parse_category
+
+    if args.payload:
+        return str(args.payload)
+    if not (args.org and args.bag and args.category):
+        raise WastecartError("give --payload TEXT, or --org, --bag and --category to build a bag code")
+    letter = {v: k for k, v in codes.CATEGORY_LETTERS.items()}[parse_category(args.category)]
+    return codes.encode(codes.Code("B", args.org, args.bag, letter))
+
+
+def build_label(args: argparse.Namespace) -> Label:
+    """The label the options describe; missing or bad fields are one clear error."""
+    from edge.labels import HazardousLabel, MedicalLabel
+
+    payload = _payload(args)
+    when = _when(args)
+    if args.kind == "medical":
+        return MedicalLabel(payload, org_name=args.org_name, department=args.department, category=args.category,
+                            weight_g=args.weight_g, produced_at=when, notes=args.notes)
+    missing = [f"--{name.replace('_', '-')}" for name in INDUSTRIAL_REQUIRED if not getattr(args, name)]
+    if missing:
+        raise WastecartError(f"--kind industrial needs {', '.join(missing)} (HJ 1276 label fields)")
+    produced_on: date = when.date()
+    return HazardousLabel(
+        payload, waste_name=args.waste_name, hw_class=args.hw_class, waste_code=args.waste_code, uscc=args.uscc,
+        produced_on=produced_on, hazards=tuple(h.strip() for h in args.hazards.split(",") if h.strip()),
+        form=args.form, main_components=args.main_components, harmful_components=args.harmful_components,
+        precautions=args.precautions, org_name=args.org_name, contact=args.contact, phone=args.phone,
+        weight_g=args.weight_g, seq=args.seq, remarks=args.remarks or args.notes)
+
+
+def _render(args: argparse.Namespace) -> int:
+    from edge import labels, printer
+
+    lay = labels.layout(build_label(args), args.dpi, _size(args))
+    if args.language is None:
+        if args.cjk:
+            raise WastecartError("--cjk applies to printer bytes: give --language too")
+        labels.render_png(lay, args.out)
+        print(f"{args.out}: {args.kind} label, {lay.width}×{lay.height} dots at {lay.dpi} dpi")
+        return 0
+    data = printer.encode(lay, args.language, args.cjk)
+    try:
+        args.out.write_bytes(data)
+    except OSError as exc:
+        raise WastecartError(f"{args.out}: cannot write ({exc.strerror})") from exc
+    print(f"{args.out}: {args.kind} label in {args.language} (cjk={printer.cjk_mode(args.language, args.cjk)}), "
+          f"{len(data)} bytes")
+    return 0
+
+
+def _print(args: argparse.Namespace) -> int:
+    from edge.printer import Printer
+
+    if args.config is not None:
+        from edge.config import EdgeConfig
+        from wastecart import config
+
+        cfg = config.load(EdgeConfig, args.config, {
+            "printer.url": args.printer, "printer.language": args.language, "printer.cjk": args.cjk,
+            "printer.dpi": args.dpi, "printer.timeout_s": args.timeout,
+            "printer.status": False if args.no_status else None,
+        })
+        device = Printer.from_config(cfg.printer)
+    elif args.printer is None:
+        raise WastecartError("give --printer URL (or --config with a [printer] url)")
+    else:
+        device = Printer(args.printer, args.language or "tspl", args.dpi or 203, args.cjk, not args.no_status,
+                         args.timeout or 1.0)
+    label = build_label(args)
+    size = _size(args)
+    if size is not None:
+        device.sizes_mm[type(label)] = size
+    result = device.print_label(label, args.copies)
+    if args.json:
+        print(json.dumps({"url": result.url, "language": result.language, "cjk": result.cjk,
+                          "copies": result.copies, "bytes": result.bytes}, ensure_ascii=False))
+    else:
+        print(result)
+    return 0
