@@ -9,7 +9,7 @@ $(STAMP): pyproject.toml deploy/bootstrap.sh
 	VENV=$(VENV) deploy/bootstrap.sh
 
 demo: $(STAMP)  ## the whole chain on simulated devices; Ctrl-C to stop
-	$(BIN)/wastecart demo --rounds 3
+	$(BIN)/wastecart demo --rounds 3 --pace 0.7
 
 test: $(STAMP) lint  ## lint, type-check and the whole test suite (unit + integration)
 	$(BIN)/pytest

@@ -1,31 +1,42 @@
-"""The cart agent's composition root: config → ledger, uplink, scale, camera → workflow thread.
+"""The cart agent's composition root: config → ledger, uplink, scale, camera, printer, actuator,
+kiosk → workflow thread.
 
-Hardware threads (scale reader, scanner) only turn bytes and frames into events on one queue;
-one workflow thread applies them to the pure state machine and carries out its effects, so the
-state is never touched from two threads.  Start order: ledger, uplink, workflow, then devices;
-stop in reverse.
+Hardware threads (scale reader, scanner, actuator, the printer worker) and the kiosk's HTTP
+threads only turn bytes, frames and taps into events on one queue; one workflow thread applies
+them to the pure state machine and carries out its effects, so the state is never touched from
+two threads.  At start the machine replays the ledger (which bags are on the cart / in storage).
+Start order: ledger, uplink, workflow, devices, kiosk; stop in reverse.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import threading
+import time
 from collections.abc import Callable
-from datetime import timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from edge import codes, keys, workflow
+from edge import codes, keys, pins, workflow
+from edge.actuator import Actuator, GpioDrive, SimDrive
 from edge.clock import SystemClock
-from edge.config import EdgeConfig, UplinkConfig
-from edge.errors import CodeError, StoreError
+from edge.config import ActuatorConfig, EdgeConfig, UplinkConfig
+from edge.errors import CodeError, EdgeError, StoreError
+from edge.kiosk import Changes, KioskError, KioskServer
 from edge.store import Ledger
 from edge.uplink import Uplink, UplinkSettings
 
 if TYPE_CHECKING:
     from edge.camera import Camera
+    from edge.printer import Printer
     from edge.scales import Reading, ScaleReader
     from edge.scanner import Scanner
+
+TICK_S = 30.0  # the workflow hears time pass this often (round-overdue warning)
+REPLAYED = ("handover", "storage_in", "transfer", "void")  # record types that say where bags are
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +62,10 @@ class EdgeApp:
         self.clock = SystemClock(config.clock)
         self.key = keys.load_or_create(config.data)
         self.ledger = Ledger(config.data, config.cart, self.key, min_free_mb=config.min_free_mb)
-        self.machine = workflow.Machine(workflow.State(org=config.org, cart=config.cart))
+        state = workflow.State(org=config.org, cart=config.cart, limits=config.workflow.limits())
+        self.machine = workflow.Machine(workflow.replay(state, self.ledger.bodies(REPLAYED)),
+                                        new_package_id=new_package_id)
+        self.changes = Changes()  # the kiosk waits on this; bumped after every event and device change
         self.uplink = Uplink(self.ledger, site=config.org, broker=config.broker,
                              settings=uplink_settings(config.uplink), status=self._device_status,
                              on_time=self.clock.offer, now=self.clock.now)
@@ -75,6 +89,16 @@ class EdgeApp:
             self.camera = open_camera(config.camera.url, config.camera.fps, stall_s=config.camera.stall_s)
             self.scanner = Scanner(self.camera, self._on_code,
                                    config.camera.repeat_s)
+        self.printer: Printer | None = None
+        self.printer_state = "none"
+        if config.printer.url:
+            from edge.printer import Printer
+
+            self.printer = Printer.from_config(config.printer)
+            self.printer_state = "ok"
+        self._print_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="printer")
+        self.actuator = build_actuator(config.actuator, self._on_actuator)
+        self.kiosk = KioskServer(self, config.kiosk.host, config.kiosk.port) if config.kiosk.enabled else None
         self._events: queue.Queue[workflow.Event] = queue.Queue()
         self._changed = threading.Condition()
         self._stop = threading.Event()
@@ -91,6 +115,9 @@ class EdgeApp:
     def _on_code(self, text: str) -> None:
         self.submit_code(text)
 
+    def _on_actuator(self, state: str, reason: str) -> None:
+        self._events.put(workflow.ActuatorChanged(state, self.clock.now()))
+
     def submit_code(self, text: str) -> None:
         """A scanned payload (camera, or a hand scanner / the kiosk later)."""
         now = self.clock.now()
@@ -102,35 +129,114 @@ class EdgeApp:
 
     def _device_status(self) -> dict[str, Any]:
         return {"scale": self.scale_state, "camera": self.camera.state if self.camera else "none",
+                "printer": self.printer_state, "actuator": self.actuator.state if self.actuator else "none",
                 "clock": self.clock.source(), "clock_offset_ms": self.clock.offset_ms}
+
+    # the kiosk's source (edge.kiosk.KioskSource) ---------------------------------------------
+
+    def device(self) -> dict[str, Any]:
+        return {"online": self.uplink.connected.is_set(), "unsent": self.ledger.unsynced_count(),
+                "scale": self.scale_state, "camera": self.camera.state if self.camera else "none",
+                "printer": self.printer_state, "actuator": self.actuator.state if self.actuator else "none",
+                "clock": self.clock.source()}
+
+    def snapshot(self) -> dict[str, Any]:
+        model = workflow.view(self.machine.state, self.clock.now())
+        model["device"] = self.device()
+        return model
+
+    def act(self, id: str, value: str | None) -> None:
+        """A kiosk button.  A PIN is checked here, never passed to the machine (nor logged)."""
+        if not workflow.action_known(id):
+            raise KioskError(f"unknown action {id!r}")
+        now = self.clock.now()
+        if id == "confirm_pin":
+            person = pins.who(value or "", dict(self.config.workflow.pins))
+            if person is None:
+                log.info("wrong PIN typed at the kiosk")
+                self._events.put(workflow.Rejected("PIN 错误，请重新输入 (wrong PIN)", now))
+            else:
+                self._events.put(workflow.PinConfirmed(person, now))
+            return
+        self._events.put(workflow.Action(id, value or "", now))
+
+    def scan(self, text: str) -> None:
+        self.submit_code(text)
+
+    def wait_changed(self, version: int, timeout: float) -> int:
+        return self.changes.wait_changed(version, timeout)
 
     # the workflow thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
+        next_tick = time.monotonic() + TICK_S
+        device = self.device()
         while not self._stop.is_set():
             try:
-                event = self._events.get(timeout=0.5)
+                event: workflow.Event | None = self._events.get(timeout=0.5)
             except queue.Empty:
-                continue
-            try:
-                for effect in self.machine.handle(event):
-                    self._carry_out(effect)
-            except Exception:  # the thread's one guard: a bug must not freeze the cart
-                log.exception("workflow failed on %r", event)
-            with self._changed:
-                self._changed.notify_all()
+                event = None
+            if event is None and time.monotonic() >= next_tick:
+                event, next_tick = workflow.Tick(self.clock.now()), time.monotonic() + TICK_S
+            if event is not None:
+                try:
+                    self._apply(event)
+                except Exception:  # the thread's one guard: a bug must not freeze the cart
+                    log.exception("workflow failed on %r", event)
+                with self._changed:
+                    self._changed.notify_all()
+            now_device = self.device()
+            if event is not None or now_device != device:  # the kiosk shows connectivity and backlog too
+                device = now_device
+                self.changes.bump()
 
-    def _carry_out(self, effect: workflow.Effect) -> None:
+    def _apply(self, event: workflow.Event) -> None:
+        """Feed one event, then carry out the effects, including those the results cause."""
+        effects = self.machine.handle(event)
+        while effects:
+            effect, *effects = effects
+            effects = self._carry_out(effect) + effects
+
+    def _carry_out(self, effect: workflow.Effect) -> list[workflow.Effect]:
+        if isinstance(effect, workflow.Actuate):
+            if self.actuator is not None:
+                (self.actuator.extend if effect.direction == "extend" else self.actuator.retract)()
+            return []
+        if isinstance(effect, workflow.PrintLabel):
+            self._print_worker.submit(self._print, effect)
+            return []
         now, stamp = self.clock.stamp()
         try:
             done = self.ledger.commit(effect.rtype, effect.body, now=now, clock=stamp)
         except StoreError as exc:
             log.error("commit failed: %s", exc)
-            self.machine.handle(workflow.CommitFailed(str(exc), self.clock.now()))
-            return
+            return self.machine.handle(workflow.CommitFailed(str(exc), self.clock.now()))
         log.info("committed %s seq=%d id=%s", effect.rtype, done.seq, done.id)
-        self.machine.handle(workflow.Committed(done.seq, done.id, self.clock.now()))
         self.uplink.wake()
+        return self.machine.handle(workflow.Committed(done.seq, done.id, self.clock.now()))
+
+    def _print(self, job: workflow.PrintLabel) -> None:
+        """On the printer worker: a slow or absent printer never holds up the workflow thread."""
+        from edge.labels import MedicalLabel
+
+        f = job.fields
+        try:
+            if self.printer is None:
+                raise EdgeError("未配置打印机，请扫描已有标签 (no printer configured)")
+            label = MedicalLabel(
+                code=self.code_book.encode(job.code), org_name=self.config.workflow.org_name or f["org"],
+                department=f.get("department") or "", category=f["category"], weight_g=f.get("weight_g"),
+                produced_at=datetime.fromisoformat(f["produced_at"]), notes=f.get("notes") or "")
+            result = self.printer.print_label(label)
+        except EdgeError as exc:
+            log.warning("label not printed: %s", exc)
+            if self.printer is not None:
+                self.printer_state = "error"
+            self._events.put(workflow.Printed(False, str(exc), self.clock.now()))
+            return
+        log.info("label %s printed (%d bytes, %s)", job.code.ident, result.bytes, result.language)
+        self.printer_state = "ok"
+        self._events.put(workflow.Printed(True, "", self.clock.now()))
 
     # lifecycle and observation ------------------------------------------------------------------
 
@@ -146,19 +252,55 @@ class EdgeApp:
     def start(self) -> None:
         self.uplink.start()
         self._thread.start()
+        if self.actuator is not None:  # the workflow learns where the slide is before anything else
+            self._on_actuator(self.actuator.state, "")
         if self.scale:
             self.scale.start()
         if self.scanner:
             self.scanner.start()
+        if self.kiosk is not None:
+            self.kiosk.start()
+            log.info("kiosk %s", self.kiosk.url)
         log.info("cart %s of %s: ledger %s, broker %s", self.config.cart, self.config.org,
                  self.ledger.path, self.config.broker)
 
     def stop(self) -> None:
+        if self.kiosk is not None:
+            self.kiosk.stop()
         if self.scanner:
             self.scanner.stop()
         if self.scale:
             self.scale.stop()
         self._stop.set()
         self._thread.join(timeout=5)
+        self._print_worker.shutdown(wait=True, cancel_futures=True)
+        if self.actuator is not None:
+            self.actuator.close()
         self.uplink.stop()
         self.ledger.close()
+
+
+def build_actuator(cfg: ActuatorConfig, on_state: Callable[[str, str], None]) -> Actuator | None:
+    if cfg.kind == "none":
+        return None
+    if cfg.kind == "sim":
+        return Actuator(SimDrive(cfg.travel_s), timeout_s=cfg.timeout_s, on_state=on_state)
+    assert cfg.forward_pin is not None and cfg.backward_pin is not None  # checked by ActuatorConfig
+    assert cfg.extended_pin is not None and cfg.retracted_pin is not None
+    drive = GpioDrive(forward_pin=cfg.forward_pin, backward_pin=cfg.backward_pin,
+                      extended_pin=cfg.extended_pin, retracted_pin=cfg.retracted_pin)
+    return Actuator(drive, timeout_s=cfg.timeout_s, on_state=on_state)
+
+
+_B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def new_package_id() -> str:
+    """A printed label's package id: P + milliseconds (base 36) + 3 random characters = 12, so a
+    signed bag code still fits QR version 3 at level Q; unique across an organisation's carts
+    unless two print in the same millisecond and draw the same 1 in 46,656."""
+    n, out = int(time.time() * 1000), ""
+    while n:
+        n, r = divmod(n, 36)
+        out = _B36[r] + out
+    return "P" + out[-8:] + "".join(secrets.choice(_B36) for _ in range(3))

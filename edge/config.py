@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from edge import codes, wire
+from edge import codes, wire, workflow
 from edge.errors import CodeError
 from edge.uplink import UplinkSettings
 
@@ -179,6 +179,67 @@ class PrinterConfig(_Strict):
         return v
 
 
+class WorkflowConfig(_Strict):
+    """The round's rules and the labels the cart prints (edge.workflow.Limits)."""
+
+    org_name: str = ""  # the institution's name printed on labels (产生单位); empty: the org code
+    round_max_h: float = Field(4.0, gt=0, le=48)  # a round open longer is warned about (routes have fixed times)
+    storage_overdue_h: float = Field(48.0, gt=0)  # handed over longer ago at storage-in = overdue (48 h rule)
+    tolerance_g: int = Field(50, ge=0)  # re-weigh deviation always allowed (g): above a cart scale's division
+    tolerance_pct: int = Field(5, ge=0, le=100)  # ... or this share of the expected weight, if larger
+    max_bag_kg: float = Field(60.0, gt=0, le=1000)  # one bag heavier is refused: cart scales are <= 60 kg
+    # Nurses who may confirm with a PIN: person id -> hash from `wastecart edge hash-pin`.
+    pins: dict[str, str] = {}
+
+    @field_validator("pins")
+    @classmethod
+    def _hashes(cls, v: dict[str, str]) -> dict[str, str]:
+        from edge import pins
+
+        for person, hashed in v.items():
+            try:
+                wire.check_id(person, "person id")
+                pins.check_hash_text(hashed)
+            except (ValueError, wire.ContractError) as exc:
+                raise ValueError(f"{person}: {exc}") from exc
+        return v
+
+    def limits(self) -> workflow.Limits:
+        return workflow.Limits(round_max_s=int(self.round_max_h * 3600),
+                               storage_overdue_s=int(self.storage_overdue_h * 3600),
+                               tolerance_g=self.tolerance_g, tolerance_pct=self.tolerance_pct,
+                               max_bag_g=int(self.max_bag_kg * 1000))
+
+
+class ActuatorConfig(_Strict):
+    """The scale slide-out (edge.actuator): none, simulated, or an H-bridge + end stops on GPIO."""
+
+    kind: Literal["none", "sim", "gpio"] = "none"
+    forward_pin: int | None = Field(None, ge=0, le=53)  # BCM numbers
+    backward_pin: int | None = Field(None, ge=0, le=53)
+    extended_pin: int | None = Field(None, ge=0, le=53)  # end stop closed when the platform is out
+    retracted_pin: int | None = Field(None, ge=0, le=53)
+    travel_s: float = Field(1.0, gt=0, le=30)  # sim only: how long the simulated slide takes
+    timeout_s: float = Field(5.0, gt=0, le=60)  # no end stop within this: motor off, fault
+
+    @model_validator(mode="after")
+    def _pins(self) -> ActuatorConfig:
+        if self.kind == "gpio":
+            missing = [n for n in ("forward_pin", "backward_pin", "extended_pin", "retracted_pin")
+                       if getattr(self, n) is None]
+            if missing:
+                raise ValueError(f"kind = \"gpio\" needs {', '.join(missing)}")
+        return self
+
+
+class KioskConfig(_Strict):
+    """The kiosk page the cart serves to its touch screen's Chromium (edge.kiosk)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"  # localhost: the screen is on the cart; nothing else should tap it
+    port: int = Field(8088, ge=0, le=65535)  # the kiosk unit opens 8088 (edge.kiosk.KIOSK_PORT); 0 = free
+
+
 class EdgeConfig(_Strict):
     org: str = Field(description="organisation code: the MQTT site level and the org in our QR codes")
     cart: str = Field(description="this cart's device id")
@@ -193,6 +254,9 @@ class EdgeConfig(_Strict):
     uplink: UplinkConfig = UplinkConfig()
     codes: CodesConfig = CodesConfig()
     printer: PrinterConfig = PrinterConfig()
+    workflow: WorkflowConfig = WorkflowConfig()
+    actuator: ActuatorConfig = ActuatorConfig()
+    kiosk: KioskConfig = KioskConfig()
 
     @field_validator("org", "cart")
     @classmethod

@@ -147,6 +147,16 @@ class Ledger:
                 raise _translate(exc, f"记录未保存 (record NOT saved) in {self.path}") from exc
         return Committed(seq, env["id"], env["hash"])
 
+    def bodies(self, types: Iterable[str]) -> list[tuple[str, str, int, dict[str, Any]]]:
+        """``(id, type, seq, body)`` of the records of these types, in seq order: what the workflow
+        replays at start-up to know which bags are on the cart and in storage."""
+        types = list(types)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, type, seq, envelope FROM records WHERE type IN ({','.join('?' * len(types))})"
+                " ORDER BY seq", types).fetchall()
+        return [(rid, rtype, seq, json.loads(env)["body"]) for rid, rtype, seq, env in rows]
+
     def unsynced(self, after_seq: int = 0, limit: int = 100) -> list[Outgoing]:
         with self._lock:
             rows = self._db.execute(

@@ -21,11 +21,16 @@ def register(cli: Cli) -> None:
     p.add_argument("--cart", help="override this cart's id")
     p.add_argument("--scale-port", help="override scale.port (serial URL or device path)")
     p.add_argument("--camera", help="override camera.url, e.g. file:///tmp/frames/")
+    p.add_argument("--printer", help="override printer.url, e.g. tcp://192.168.1.50:9100")
+    p.add_argument("--port", type=int, help="override kiosk.port (the kiosk page; 0 = a free port)")
 
     p = cli.command("edge", "ledger", ledger, "list the records on a cart (id, seq, type, synced)")
     p.add_argument("--data", type=Path, required=True, help="the cart's data folder")
     p.add_argument("--json", action="store_true", help="one JSON object per record, one per line")
     p.add_argument("--full", action="store_true", help="with --json: include the whole signed record")
+
+    p = cli.command("edge", "hash-pin", hash_pin, "hash a nurse's PIN for [workflow.pins] (reads the PIN from stdin)")
+    p.add_argument("--person", required=True, help="the nurse's person id (as on the badge)")
 
     p = cli.command("edge", "keygen", keygen, "create the cart's Ed25519 key (once) and print its public key")
     p.add_argument("--data", type=Path, required=True, help="the cart's data folder")
@@ -40,11 +45,15 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config.load(EdgeConfig, args.config, {
         "broker": args.broker, "data": str(args.data) if args.data else None, "org": args.org,
-        "cart": args.cart, "scale.port": args.scale_port, "camera.url": args.camera})
+        "cart": args.cart, "scale.port": args.scale_port, "camera.url": args.camera,
+        "printer.url": args.printer, "kiosk.port": args.port})
     app = EdgeApp(cfg)
     app.start()
     print(f"cart {cfg.cart} ({cfg.org}) running: ledger {app.ledger.path}, broker {cfg.broker}, "
-          f"scale {cfg.scale.port or 'none'}, camera {cfg.camera.url or 'none'}", flush=True)
+          f"scale {cfg.scale.port or 'none'}, camera {cfg.camera.url or 'none'}, "
+          f"printer {cfg.printer.url or 'none'}", flush=True)
+    if app.kiosk is not None:
+        print(f"kiosk {app.kiosk.url}", flush=True)
     try:
         wait_for_signal()
     finally:
@@ -75,4 +84,22 @@ def keygen(args: argparse.Namespace) -> int:
         (args.data / f"{wire.check_id(args.cart, 'cart id')}.pub").write_text(pub + "\n")
     print(pub)
     log.info("%s key in %s", "existing" if existed else "new", args.data / keys.KEY_FILE)
+    return 0
+
+
+def hash_pin(args: argparse.Namespace) -> int:
+    """Reads the PIN from stdin (not argv: it would sit in the shell history and ps)."""
+    import getpass
+    import sys
+
+    from edge import pins, wire
+    from wastecart.errors import WastecartError
+
+    pin = (getpass.getpass("PIN: ") if sys.stdin.isatty() else sys.stdin.readline()).strip()
+    try:
+        person = wire.check_id(args.person, "person id")
+        hashed = pins.hash_pin(pin)
+    except (ValueError, wire.ContractError) as exc:
+        raise WastecartError(str(exc)) from exc
+    print(f'"{person}" = "{hashed}"   # under [workflow.pins]')
     return 0

@@ -1,17 +1,22 @@
 """``wastecart demo``: the whole chain on simulated devices, nothing else running.
 
 A private mosquitto on a free port, the simulated platform, the gateway, a virtual Toledo scale on
-a pty, a folder camera showing generated QR codes, and one cart agent — each the same code that
-runs in production, wired by URLs.  A scripted collector then does N rounds through the real
-workflow: badge → department → bags (load settles on the scale, label seen by the camera) →
-nurse's badge → handover committed → ... → the platform.
+a pty, a folder camera showing generated QR codes, a simulated label printer, a simulated scale
+slide-out, and one cart agent with its kiosk page — each the same code that runs in production,
+wired by URLs.  A scripted collector then does N rounds through the real workflow, visible on the
+kiosk: badge → department → bags (the slide-out extends, a load settles on the scale, the label is
+seen by the camera — or, for the last bag, the category is tapped and a label printed) → nurse's
+badge → handover committed → ... → the platform.  ``pace`` slows the script down for a watcher.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import socket
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,12 +26,14 @@ from typing import Any, TextIO
 
 from edge import codes, wire
 from edge.app import EdgeApp
-from edge.config import CameraConfig, EdgeConfig, ScaleConfig
+from edge.config import ActuatorConfig, CameraConfig, EdgeConfig, KioskConfig, PrinterConfig, ScaleConfig
+from edge.errors import CodeError
 from edge.workflow import State, Step
 from gateway.app import GatewayApp
 from gateway.config import GatewayConfig
 from sim_devices.camera import SimCamera
 from sim_devices.platform import SimPlatform
+from sim_devices.printer import SimPrinter
 from sim_devices.scales import VirtualScale
 from wastecart.broker import PrivateBroker
 from wastecart.errors import WastecartError
@@ -51,6 +58,8 @@ class Demo:
     seed: int = 1
     data: Path | None = None
     broker_url: str | None = None  # use this broker instead of starting a private mosquitto
+    kiosk_port: int = 0  # 0 = a free port
+    pace: float = 0.0  # s paused after each scripted step, so a person can follow it on the kiosk
     parts: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -67,10 +76,14 @@ class Demo:
         self.platform = self._up(SimPlatform(), SimPlatform.start)
         self.scale = self._up(VirtualScale("toledo", rate_hz=20.0, seed=self.seed), VirtualScale.start)
         self.camera = SimCamera(self._dir("camera"))
+        self.printer = self._up(SimPrinter(self._dir("printer")), SimPrinter.__enter__)
         edge_cfg = EdgeConfig(
             org=ORG, cart=CART, data=self._dir("cart"), broker=self.broker_url,
             scale=ScaleConfig(port=self.scale.path, protocol="toledo"),
             camera=CameraConfig(url=self.camera.url, fps=20.0, repeat_s=0.0),
+            printer=PrinterConfig(url=self.printer.tcp_url, language="tspl"),
+            actuator=ActuatorConfig(kind="sim", travel_s=0.2),
+            kiosk=KioskConfig(port=self.kiosk_port if _port_free(self.kiosk_port) else 0),
         )
         self.cart = EdgeApp(edge_cfg)
         pub = wire.public_key_text(self.cart.key.public_key())
@@ -81,7 +94,10 @@ class Demo:
         return {
             "broker": str(self.broker_url), "platform": f"{self.platform.url}/records",
             "gateway": f"{self.root / 'gateway'} (SQLite)", "scale": f"{self.scale.path} (toledo)",
-            "camera": self.camera.url, "cart": f"{self.cart.ledger.path} (ledger)",
+            "camera": self.camera.url,
+            "printer": f"{self.printer.tcp_url} (TSPL; jobs {self.printer.control_url}/jobs)",
+            "cart": f"{self.cart.ledger.path} (ledger)",
+            "kiosk": f"{self.cart.kiosk.url if self.cart.kiosk else '-'}  <- open in a browser",
         }
 
     def _dir(self, name: str) -> Path:
@@ -97,7 +113,7 @@ class Demo:
     def stop(self) -> None:
         for part in reversed(self.parts):
             try:
-                part.stop()
+                part.__exit__(None, None, None) if isinstance(part, SimPrinter) else part.stop()
             except Exception:  # shutting down: one part failing to stop must not leave the others running
                 log.exception("stopping %s failed", type(part).__name__)
         self.parts.clear()
@@ -110,7 +126,9 @@ class Demo:
         if not self.cart.wait_until(predicate, STEP_TIMEOUT_S):
             s = self.cart.state
             raise DemoError(f"demo step '{what}' did not happen within {STEP_TIMEOUT_S:.0f} s "
-                            f"(workflow at {s.step}, error {s.error!r})")
+                            f"(workflow at {s.step}, error {str(s.error)!r})")
+        if self.pace:
+            time.sleep(self.pace)  # only for a human watching the kiosk; 0 in tests
 
     def _show(self, kind: str, ident: str, extra: str = "", org: str = ORG) -> None:
         self.camera.show(codes.encode(codes.Code(kind, org, ident, extra)))
@@ -125,19 +143,55 @@ class Demo:
             self._wait("foreign code refused", lambda s: "其他机构" in s.error)
         self._show("D", dept)
         self._wait("department code", lambda s: s.step is Step.STOP and s.department == dept)
+        self._wait("scale slide-out extended", lambda s: s.actuator == "extended")
         for i in range(self.bags_per_round):
             grams = self.rng.randrange(200, 8000)
             letter = self.rng.choice("IIIISP")
             self.scale.set_load(grams, settle_s=0.3, noise_g=25)
             self._wait(f"bag {i + 1} settles at {grams} g", partial(_settled_at, grams))
-            self._show("B", f"B{n:04d}{i + 1:02d}", letter)
-            self._wait(f"bag {i + 1} label", partial(_lines_are, i + 1))
+            if i == self.bags_per_round - 1:  # a bag without a label: tap its category, print one
+                self.cart.act("choose:INFECTIOUS", None)
+                self._wait("category chosen", lambda s: s.pending is not None)
+                self.cart.act("print_label", None)
+                self._wait(f"bag {i + 1} label printed", partial(_lines_are, i + 1))
+            else:
+                self._show("B", f"B{n:04d}{i + 1:02d}", letter)
+                self._wait(f"bag {i + 1} label", partial(_lines_are, i + 1))
             self.scale.remove_load()
             self._wait("scale emptied", lambda s: s.armed)
         self._show("S", f"NUR-{dept}")
         self._wait("nurse confirms, handover saved", lambda s: s.saved == saved + 1)
         self._show("S", COLLECTOR)
         self._wait("round closed", lambda s: s.step is Step.IDLE)
+
+    # a person at the terminal drives the simulated devices while watching the kiosk ------------
+
+    CONSOLE_HELP = ("drive the cart from here while watching the kiosk: `load 1200` (grams on the scale), "
+                    "`empty`, `badge COL-0001`, `dept D01`, `bag B0001 I` (category letter I/S/P/D/C or none), "
+                    "`nurse NUR-D01`, `room R01`, `vehicle V01`, or any payload for the camera")
+
+    def console(self, line: str) -> str:
+        """One typed command → the simulated devices; returns what happened (or why not)."""
+        words = line.split()
+        if not words:
+            return ""
+        cmd, args = words[0].lower(), words[1:]
+        kinds = {"badge": "S", "nurse": "S", "dept": "D", "bag": "B", "room": "R", "vehicle": "V"}
+        if cmd == "load" and len(args) == 1 and args[0].isdigit():
+            self.scale.set_load(int(args[0]), settle_s=0.8, noise_g=40)
+            return f"scale: {args[0]} g, settling"
+        if cmd == "empty" and not args:
+            self.scale.remove_load()
+            return "scale: emptied"
+        if cmd in kinds and 1 <= len(args) <= 2:
+            try:
+                payload = codes.encode(codes.Code(kinds[cmd], ORG, args[0].upper(), (args[1:] or [""])[0].upper()))
+            except CodeError as exc:
+                return f"not a valid code: {exc}"
+            self.camera.show(payload)
+            return f"camera shows {payload}"
+        self.camera.show(line.strip())
+        return f"camera shows {line.strip()!r}"
 
     def drain(self) -> None:
         """Wait until every committed record is acknowledged at the cart and accepted at the platform."""
@@ -162,6 +216,22 @@ class Demo:
         }
 
 
+def _read_console(demo: Demo, out: TextIO) -> None:
+    for line in sys.stdin:
+        said = demo.console(line)
+        if said:
+            print(said, file=out, flush=True)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _settled_at(grams: int, s: State) -> bool:
     return s.weight is not None and s.weight.stable and s.weight.net_g == grams
 
@@ -171,10 +241,11 @@ def _lines_are(count: int, s: State) -> bool:
 
 
 def run(rounds: int, *, out: TextIO, emit: Callable[[dict[str, Any]], None], data: Path | None = None,
-        broker: str | None = None, keep_running: Callable[[], None] | None = None) -> dict[str, Any]:
+        broker: str | None = None, keep_running: Callable[[], None] | None = None, kiosk_port: int = 0,
+        pace: float = 0.0) -> dict[str, Any]:
     """Run the demo: where each part listens goes to ``out``, the summary to ``emit``; then, if
     ``keep_running`` is given, everything stays up until it returns (Ctrl-C)."""
-    demo = Demo(rounds=rounds, data=data, broker_url=broker)
+    demo = Demo(rounds=rounds, data=data, broker_url=broker, kiosk_port=kiosk_port, pace=pace)
     t0 = time.monotonic()
     try:
         where = demo.start()
@@ -187,8 +258,10 @@ def run(rounds: int, *, out: TextIO, emit: Callable[[dict[str, Any]], None], dat
         summary = demo.summary(time.monotonic() - t0)
         emit(summary)
         if keep_running is not None:
-            print("demo still running (scale, camera, platform, broker above); Ctrl-C to stop",
+            print("demo still running (scale, camera, printer, platform, broker, kiosk above); Ctrl-C to stop",
                   file=out, flush=True)
+            print(demo.CONSOLE_HELP, file=out, flush=True)
+            threading.Thread(target=_read_console, args=(demo, out), name="demo-console", daemon=True).start()
             keep_running()
         return summary
     finally:

@@ -1,0 +1,353 @@
+"""The kiosk's HTTP server against a real socket: static files, the JSON API and its refusals, the
+event stream (push on change, ping, end on stop), and the systemd units that start it all."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.errors import EdgeError
+from edge.kiosk import CSP, KIOSK_PORT, MAX_BODY, Changes, KioskServer, assets_hash, static_files
+from tests.browser.screens import IDLE, STOP, ScriptedSource
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def source() -> ScriptedSource:
+    return ScriptedSource(STOP)
+
+
+@pytest.fixture
+def kiosk(source: ScriptedSource) -> Iterator[KioskServer]:
+    with KioskServer(source, ping_s=0.3) as k:
+        yield k
+
+
+def request(k: KioskServer, method: str, path: str, body: bytes | str | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", k.port, timeout=5)
+    try:
+        if isinstance(body, str):
+            body = body.encode()
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def post(k: KioskServer, path: str, obj: Any) -> tuple[int, Any]:
+    status, _, data = request(k, "POST", path, json.dumps(obj), {"Content-Type": "application/json"})
+    return status, json.loads(data)
+
+
+# static files ---------------------------------------------------------------------------------
+
+def test_serves_the_page_with_types_and_no_cache(kiosk: KioskServer) -> None:
+    status, headers, body = request(kiosk, "GET", "/")
+    assert status == 200
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert headers["cache-control"] == "no-store"
+    assert headers["content-security-policy"] == CSP
+    assert "kiosk.js" in body.decode()
+    for path, ctype in (("/index.html", "text/html"), ("/kiosk.css", "text/css"), ("/kiosk.js", "text/javascript"),
+                        ("/icon.svg", "image/svg+xml")):
+        status, headers, _ = request(kiosk, "GET", path)
+        assert (status, headers["content-type"].split(";")[0]) == (200, ctype), path
+
+
+@pytest.mark.parametrize("path", ["/../kiosk.py", "/%2e%2e/kiosk.py", "/..%2fkiosk.py", "//etc/passwd",
+                                  "/kiosk_static/index.html", "/.hidden", "/nope.html", "/static/"])
+def test_nothing_outside_the_whitelist(kiosk: KioskServer, path: str) -> None:
+    status, _, body = request(kiosk, "GET", path)
+    assert status == 404
+    assert b"def " not in body and b"root:" not in body
+
+
+def test_no_directory_listing(tmp_path: Path) -> None:
+    (tmp_path / "icons").mkdir()
+    (tmp_path / "icons" / "a.svg").write_text("<svg/>")
+    (tmp_path / "index.html").write_text("<p>hi</p>")
+    (tmp_path / "notes.txt").write_text("secret")
+    (tmp_path / ".kiosk.js").write_text("x")
+    files = static_files(tmp_path)
+    assert sorted(files) == ["/", "/icons/a.svg", "/index.html"]
+    with KioskServer(ScriptedSource(), static_dir=tmp_path) as k:
+        assert request(k, "GET", "/icons/a.svg")[0] == 200
+        assert request(k, "GET", "/icons/")[0] == 404
+        assert request(k, "GET", "/icons")[0] == 404
+        assert request(k, "GET", "/notes.txt")[0] == 404
+
+
+def test_assets_hash_follows_the_files(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("one")
+    before = assets_hash(static_files(tmp_path))
+    (tmp_path / "index.html").write_text("two")
+    assert assets_hash(static_files(tmp_path)) != before
+
+
+# the JSON API ---------------------------------------------------------------------------------
+
+def test_state_is_the_sources_snapshot(kiosk: KioskServer) -> None:
+    status, headers, body = request(kiosk, "GET", "/api/state")
+    assert status == 200 and headers["content-type"].startswith("application/json")
+    assert json.loads(body) == STOP
+    assert "心内科三病区".encode() in body  # UTF-8, not \\u escapes
+
+
+def test_action_is_handed_to_the_source(kiosk: KioskServer, source: ScriptedSource) -> None:
+    assert post(kiosk, "/api/action", {"id": "remove_last"}) == (202, {"ok": True})
+    assert post(kiosk, "/api/action", {"id": "manifest", "value": "HW2025-0001"}) == (202, {"ok": True})
+    assert post(kiosk, "/api/action", {"id": "finish_stop", "value": None}) == (202, {"ok": True})
+    assert source.acts == [("remove_last", None), ("manifest", "HW2025-0001"), ("finish_stop", None)]
+
+
+def test_unknown_action_is_400_with_the_sources_message(kiosk: KioskServer, source: ScriptedSource) -> None:
+    status, body = post(kiosk, "/api/action", {"id": "launch_rocket"})
+    assert status == 400
+    assert "launch_rocket" in body["error"]
+    assert source.acts == []
+
+
+def test_scan_is_handed_to_the_source(kiosk: KioskServer, source: ScriptedSource) -> None:
+    assert post(kiosk, "/api/scan", {"text": "WC1.B.H330100001.B000104.I.3F"}) == (202, {"ok": True})
+    assert source.scans == ["WC1.B.H330100001.B000104.I.3F"]
+
+
+@pytest.mark.parametrize(("path", "body", "says"), [
+    ("/api/action", "{not json", "not JSON"),
+    ("/api/action", "[1, 2]", "expected a JSON object"),
+    ("/api/action", "{}", "missing field 'id'"),
+    ("/api/action", '{"id": ""}', "'id' must be a non-empty string"),
+    ("/api/action", '{"id": 7}', "'id' must be a non-empty string"),
+    ("/api/action", '{"id": "remove_last", "value": 1234}', "'value' must be a string or null"),
+    ("/api/action", '{"id": "remove_last", "pin": "1234"}', "unknown field 'pin'"),
+    ("/api/scan", "{}", "missing field 'text'"),
+    ("/api/scan", '{"text": "  "}', "'text' must be a non-empty string"),
+    ("/api/scan", b'{"text": "\xff"}', "not JSON"),
+])
+def test_bad_requests_say_what_was_wrong(kiosk: KioskServer, source: ScriptedSource,
+                                         path: str, body: str | bytes, says: str) -> None:
+    status, _, data = request(kiosk, "POST", path, body, {"Content-Type": "application/json"})
+    assert status == 400
+    assert says in json.loads(data)["error"]
+    assert source.acts == [] and source.scans == []
+
+
+def test_only_json_posts_of_a_sane_size(kiosk: KioskServer, source: ScriptedSource) -> None:
+    status, _, data = request(kiosk, "POST", "/api/action", '{"id": "remove_last"}', {"Content-Type": "text/plain"})
+    assert status == 415 and "application/json" in json.loads(data)["error"]
+    big = json.dumps({"text": "X" * MAX_BODY})
+    status, _, _ = request(kiosk, "POST", "/api/scan", big, {"Content-Type": "application/json"})
+    assert status == 413
+    assert source.acts == [] and source.scans == []
+
+
+def test_wrong_method(kiosk: KioskServer) -> None:
+    status, headers, _ = request(kiosk, "GET", "/api/action")
+    assert status == 405 and headers["allow"] == "POST"
+    assert request(kiosk, "POST", "/api/state", "{}", {"Content-Type": "application/json"})[0] == 405
+    assert request(kiosk, "POST", "/nope", "{}", {"Content-Type": "application/json"})[0] == 404
+
+
+def test_a_failing_source_is_a_500_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(ScriptedSource):
+        def scan(self, text: str) -> None:
+            raise RuntimeError("bug")
+
+    with KioskServer(Broken()) as k:
+        status, body = post(k, "/api/scan", {"text": "X"})
+        assert status == 500 and "logged" in body["error"]
+        assert k.errors == 1
+    assert "RuntimeError: bug" in caplog.text
+
+
+def test_healthz(kiosk: KioskServer) -> None:
+    status, _, data = request(kiosk, "GET", "/healthz")
+    assert status == 200
+    health = json.loads(data)
+    assert health["ok"] is True and health["assets"] == kiosk.assets
+
+
+# the event stream -----------------------------------------------------------------------------
+
+class Stream:
+    """A raw SSE reader: frames as {"event", "data", "comments"}."""
+
+    def __init__(self, k: KioskServer) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", k.port, timeout=5)
+        self.conn.request("GET", "/api/events")
+        self.resp = self.conn.getresponse()
+
+    def frame(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"event": None, "data": None, "comments": [], "retry": None}
+        while True:
+            raw = self.resp.fp.readline()
+            if not raw:
+                raise EOFError("stream ended")
+            text = raw.decode("utf-8").rstrip("\n")
+            if text == "":
+                if out["event"] or out["data"] or out["comments"] or out["retry"]:
+                    return out
+                continue
+            name, _, value = text.partition(":")
+            value = value.removeprefix(" ")
+            if name == "":
+                out["comments"].append(value)
+            else:
+                out[name] = value
+
+    def next_event(self, name: str) -> dict[str, Any]:
+        while (f := self.frame())["event"] != name:
+            pass
+        return f
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def test_events_push_every_change_and_ping(kiosk: KioskServer, source: ScriptedSource) -> None:
+    s = Stream(kiosk)
+    try:
+        assert s.resp.status == 200
+        assert s.resp.getheader("Content-Type") == "text/event-stream; charset=utf-8"
+        assert s.frame()["retry"] == "1000"
+        assert json.loads(s.next_event("hello")["data"]) == {"assets": kiosk.assets}
+        assert json.loads(s.next_event("state")["data"]) == STOP
+        source.show(IDLE)
+        assert json.loads(s.next_event("state")["data"])["step"] == "idle"
+        source.update(saved_seq=3)
+        assert json.loads(s.next_event("state")["data"])["saved_seq"] == 3
+        ping = s.frame()  # nothing changes: the 0.3 s ping
+        assert ping["comments"] == ["ping"] and ping["event"] == "ping"
+        assert kiosk.clients == 1
+    finally:
+        s.close()
+
+
+def test_stop_ends_every_stream_at_once_and_frees_the_port(source: ScriptedSource) -> None:
+    k = KioskServer(source).start()  # the default 15 s ping: stop must not wait for it
+    streams = [Stream(k), Stream(k)]
+    for s in streams:
+        s.next_event("state")
+    started = time.monotonic()
+    k.stop()
+    for s in streams:
+        with pytest.raises(EOFError):
+            s.next_event("never")  # reads to the end of the stream
+        s.close()
+    assert time.monotonic() - started < 3.0
+    assert k.clients == 0
+    with KioskServer(source, port=k.port) as again:  # the same port at once (a restarted agent)
+        assert request(again, "GET", "/healthz")[0] == 200
+
+
+def test_a_failing_snapshot_does_not_kill_the_pump(caplog: pytest.LogCaptureFixture) -> None:
+    class Flaky(ScriptedSource):
+        fail = True
+
+        def snapshot(self) -> dict[str, Any]:
+            if self.fail:
+                self.fail = False
+                raise RuntimeError("half-built model")
+            return super().snapshot()
+
+    source = Flaky(STOP)
+    with KioskServer(source) as k:
+        s = Stream(k)
+        try:
+            assert json.loads(s.next_event("state")["data"])["step"] == "stop"  # after the backoff
+        finally:
+            s.close()
+        assert k.errors == 1
+    assert "half-built model" in caplog.text
+
+
+# binding --------------------------------------------------------------------------------------
+
+def test_localhost_by_default_and_a_port_in_use_is_an_edge_error() -> None:
+    with KioskServer(ScriptedSource()) as k:
+        assert k.url == f"http://127.0.0.1:{k.port}/"
+        with pytest.raises(EdgeError, match="cannot listen"):
+            KioskServer(ScriptedSource(), port=k.port).start()
+
+
+def test_ipv6_loopback() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        k = KioskServer(ScriptedSource(), host="::1").start()
+    except EdgeError as exc:
+        pytest.skip(f"::1 not usable here: {exc}")
+    try:
+        assert k.url == f"http://[::1]:{k.port}/"
+        conn = http.client.HTTPConnection("::1", k.port, timeout=5)
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        k.stop()
+
+
+# Changes --------------------------------------------------------------------------------------
+
+def test_changes_wake_a_waiter_without_polling() -> None:
+    c = Changes()
+    assert c.wait_changed(-1, 5.0) == 0  # differs already: at once
+    started = time.monotonic()
+    assert c.wait_changed(0, 0.05) == 0  # nothing new: after the timeout
+    assert time.monotonic() - started >= 0.04
+    got: list[int] = []
+    waiter = threading.Thread(target=lambda: got.append(c.wait_changed(0, 5.0)))
+    waiter.start()
+    c.bump()
+    waiter.join(2.0)
+    assert got == [1]
+
+
+# the systemd units ----------------------------------------------------------------------------
+
+def unit(name: str) -> dict[str, list[str]]:
+    """key → values of a unit file (keys may repeat; continuation lines joined)."""
+    text = (ROOT / "deploy" / "systemd" / name).read_text("utf-8").replace("\\\n", " ")
+    out: dict[str, list[str]] = {}
+    for raw in text.splitlines():
+        ln = raw.strip()
+        if not ln or ln.startswith(("#", ";", "[")):
+            continue
+        key, _, value = ln.partition("=")
+        out.setdefault(key.strip(), []).append(re.sub(r"\s+", " ", value.strip()))
+    return out
+
+
+def test_agent_and_gateway_units() -> None:
+    edge = unit("wastecart-edge.service")
+    assert edge["ExecStart"][0].endswith("wastecart edge run --config /etc/wastecart/edge.toml")
+    assert edge["Restart"] == ["always"]
+    assert edge["StandardOutput"] == ["journal"]
+    gateway = unit("wastecart-gateway.service")
+    assert gateway["ExecStart"][0].endswith("wastecart gateway run --config /etc/wastecart/gateway.toml")
+    assert gateway["Restart"] == ["always"]
+
+
+def test_kiosk_unit_opens_the_agents_page() -> None:
+    kiosk = unit("wastecart-kiosk.service")
+    assert "wastecart-edge.service" in " ".join(kiosk["After"])
+    assert kiosk["Restart"] == ["always"]
+    start = kiosk["ExecStart"][0]
+    for flag in ("--kiosk", "--noerrdialogs", "--disable-translate", "--incognito"):
+        assert flag in start
+    assert f"KIOSK_URL=http://127.0.0.1:{KIOSK_PORT}/" in kiosk["Environment"]
+    assert "${KIOSK_URL}" in start
+    # Chromium waits for the agent: never a "site can't be reached" page at boot.
+    assert any("${KIOSK_URL}healthz" in pre for pre in kiosk["ExecStartPre"])
