@@ -72,14 +72,18 @@ class Options:
 
 
 class FolderCamera:
-    """Every image that appears in a folder is one frame, in name order, each read once."""
+    """Every image that appears in a folder is one frame, in name order, each read once.
+
+    Like a live camera it sees only what is shown after it opened: frames already in the folder
+    are history (a restarted cart must not re-scan the last round's badges and labels).
+    """
 
     def __init__(self, folder: Path, fps: float) -> None:
         if not folder.is_dir():
             raise CameraError(f"camera folder {folder} does not exist")
         self.folder = folder
         self.interval = 1.0 / fps
-        self.last = ""
+        self.last = max((p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), default="")
 
     @property
     def state(self) -> State:

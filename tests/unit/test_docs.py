@@ -16,7 +16,7 @@ README = (ROOT / "README.md").read_text("utf-8")
 def commands() -> list[list[str]]:
     found = []
     for line in README.splitlines():
-        m = re.search(r"wastecart ((?:[a-z]+(?:\|[a-z|]+)?\s?)+)", line)
+        m = re.search(r"wastecart ((?:[a-z][a-z-]*(?:\|[a-z|]+)?(?:\s|$))+)", line)
         if m:
             words = m.group(1).split()
             for alt in words[1].split("|") if len(words) > 1 and "|" in words[1] else [None]:

@@ -1,0 +1,33 @@
+"""Nurse PINs: only salted hashes in the config; the right person is found, a wrong PIN is nobody."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge import pins
+
+
+def test_hash_then_match_finds_the_person() -> None:
+    table = {"NUR-01": pins.hash_pin("2468", iterations=1000), "NUR-02": pins.hash_pin("1357", iterations=1000)}
+    assert pins.who("1357", table) == "NUR-02"
+    assert pins.who("2468", table) == "NUR-01"
+    assert pins.who("0000", table) is None
+    assert pins.who("", table) is None
+
+
+def test_same_pin_hashes_differently_each_time() -> None:
+    a, b = pins.hash_pin("2468", iterations=1000), pins.hash_pin("2468", iterations=1000)
+    assert a != b and "2468" not in a
+    assert pins.matches("2468", a) and pins.matches("2468", b)
+
+
+@pytest.mark.parametrize("pin", ["123", "123456789", "12a4", " 1234"])
+def test_bad_pins_are_refused_with_a_reason(pin: str) -> None:
+    with pytest.raises(ValueError, match="4-8"):
+        pins.hash_pin(pin)
+
+
+def test_malformed_hash_is_refused_and_never_matches() -> None:
+    with pytest.raises(ValueError, match="hash-pin"):
+        pins.check_hash_text("sha256:abcd")
+    assert not pins.matches("1234", "sha256:abcd")
