@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 import queue
-import secrets
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +63,7 @@ class EdgeApp:
         self.key = keys.load_or_create(config.data)
         self.ledger = Ledger(config.data, config.cart, self.key, min_free_mb=config.min_free_mb)
         state = workflow.State(org=config.org, cart=config.cart, limits=config.workflow.limits())
-        self.machine = workflow.Machine(workflow.replay(state, self.ledger.bodies(REPLAYED)),
-                                        new_package_id=new_package_id)
+        self.machine = workflow.Machine(workflow.replay(state, self.ledger.bodies(REPLAYED)))
         self.changes = Changes()  # the kiosk waits on this; bumped after every event and device change
         self.uplink = Uplink(self.ledger, site=config.org, broker=config.broker,
                              settings=uplink_settings(config.uplink), status=self._device_status,
@@ -127,18 +126,19 @@ class EdgeApp:
             log.info("rejected code %r: %s", text[:64], exc)
             self._events.put(workflow.Rejected(str(exc), now))
 
-    def _device_status(self) -> dict[str, Any]:
+    def _devices(self) -> dict[str, Any]:
+        """What each device is doing: in the telemetry and on the kiosk's status bar."""
         return {"scale": self.scale_state, "camera": self.camera.state if self.camera else "none",
                 "printer": self.printer_state, "actuator": self.actuator.state if self.actuator else "none",
-                "clock": self.clock.source(), "clock_offset_ms": self.clock.offset_ms}
+                "clock": self.clock.source()}
+
+    def _device_status(self) -> dict[str, Any]:
+        return {**self._devices(), "clock_offset_ms": self.clock.offset_ms}
 
     # the kiosk's source (edge.kiosk.KioskSource) ---------------------------------------------
 
     def device(self) -> dict[str, Any]:
-        return {"online": self.uplink.connected.is_set(), "unsent": self.ledger.unsynced_count(),
-                "scale": self.scale_state, "camera": self.camera.state if self.camera else "none",
-                "printer": self.printer_state, "actuator": self.actuator.state if self.actuator else "none",
-                "clock": self.clock.source()}
+        return {"online": self.uplink.connected.is_set(), "unsent": self.ledger.unsynced_count(), **self._devices()}
 
     def snapshot(self) -> dict[str, Any]:
         model = workflow.view(self.machine.state, self.clock.now())
@@ -171,6 +171,7 @@ class EdgeApp:
     def _run(self) -> None:
         next_tick = time.monotonic() + TICK_S
         device = self.device()
+        shown = self.machine.state
         while not self._stop.is_set():
             try:
                 event: workflow.Event | None = self._events.get(timeout=0.5)
@@ -185,9 +186,12 @@ class EdgeApp:
                     log.exception("workflow failed on %r", event)
                 with self._changed:
                     self._changed.notify_all()
-            now_device = self.device()
-            if event is not None or now_device != device:  # the kiosk shows connectivity and backlog too
-                device = now_device
+            # The kiosk is told only of what it would show differently: a steady scale sends 20
+            # identical readings a second, and each push re-renders the page on the cart's Pi.
+            now_device, state = self.device(), self.machine.state
+            if (now_device != device or isinstance(event, workflow.Tick)  # Tick: the round's age on screen
+                    or replace(state, weight_at=None) != replace(shown, weight_at=None)):
+                device, shown = now_device, state
                 self.changes.bump()
 
     def _apply(self, event: workflow.Event) -> None:
@@ -233,6 +237,12 @@ class EdgeApp:
             if self.printer is not None:
                 self.printer_state = "error"
             self._events.put(workflow.Printed(False, str(exc), self.clock.now()))
+            return
+        except Exception:  # the worker's one guard: a bug must not leave the kiosk "printing…" forever
+            log.exception("printing label %s failed", job.code.ident)
+            self.printer_state = "error"
+            self._events.put(workflow.Printed(False, "打印程序出错，请查看日志 (printer worker failed, see the log)",
+                                              self.clock.now()))
             return
         log.info("label %s printed (%d bytes, %s)", job.code.ident, result.bytes, result.language)
         self.printer_state = "ok"
@@ -290,17 +300,3 @@ def build_actuator(cfg: ActuatorConfig, on_state: Callable[[str, str], None]) ->
     drive = GpioDrive(forward_pin=cfg.forward_pin, backward_pin=cfg.backward_pin,
                       extended_pin=cfg.extended_pin, retracted_pin=cfg.retracted_pin)
     return Actuator(drive, timeout_s=cfg.timeout_s, on_state=on_state)
-
-
-_B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def new_package_id() -> str:
-    """A printed label's package id: P + milliseconds (base 36) + 3 random characters = 12, so a
-    signed bag code still fits QR version 3 at level Q; unique across an organisation's carts
-    unless two print in the same millisecond and draw the same 1 in 46,656."""
-    n, out = int(time.time() * 1000), ""
-    while n:
-        n, r = divmod(n, 36)
-        out = _B36[r] + out
-    return "P" + out[-8:] + "".join(secrets.choice(_B36) for _ in range(3))

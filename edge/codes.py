@@ -91,9 +91,13 @@ def check_chars(text: str) -> str:
 
 def mac_chars(key: bytes, body: str) -> str:
     """Truncated HMAC-SHA256 in base 36; 64 bits reduced mod 36**6, so the bias is ~1e-10."""
-    n = int.from_bytes(hmac.new(key, body.encode("ascii"), hashlib.sha256).digest()[:8], "big") % 36**MAC_CHARS
+    return base36(int.from_bytes(hmac.new(key, body.encode("ascii"), hashlib.sha256).digest()[:8], "big"), MAC_CHARS)
+
+
+def base36(n: int, width: int) -> str:
+    """The last ``width`` base-36 digits of ``n`` (zero-padded): QR alphanumeric, uppercase."""
     out = ""
-    for _ in range(MAC_CHARS):
+    for _ in range(width):
         n, r = divmod(n, 36)
         out = _B36[r] + out
     return out

@@ -5,6 +5,7 @@ Unknown keys and bad values stop the process with the dotted key path; nothing i
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -229,6 +230,9 @@ class ActuatorConfig(_Strict):
                        if getattr(self, n) is None]
             if missing:
                 raise ValueError(f"kind = \"gpio\" needs {', '.join(missing)}")
+            used = [self.forward_pin, self.backward_pin, self.extended_pin, self.retracted_pin]
+            if len(set(used)) < len(used):
+                raise ValueError(f"the four pins must differ (got {used})")
         return self
 
 
@@ -274,3 +278,32 @@ class EdgeConfig(_Strict):
         except wire.ContractError as exc:
             raise ValueError(str(exc)) from exc
         return v
+
+    @model_validator(mode="after")
+    def _retention(self) -> EdgeConfig:
+        """At start-up the cart rebuilds which bags it carries from its own records; synced ones are
+        purged after retention_days, so they must outlive a bag's stay on the cart and in storage."""
+        if self.uplink.retention_days * 24 < 2 * self.workflow.storage_overdue_h:
+            raise ValueError(f"uplink.retention_days ({self.uplink.retention_days:g}) must cover at least twice "
+                             f"workflow.storage_overdue_h ({self.workflow.storage_overdue_h:g} h): a restarted "
+                             "cart would forget bags still on it")
+        return self
+
+    @model_validator(mode="after")
+    def _label_fits(self) -> EdgeConfig:
+        """Lay out the longest label this cart prints now: a label size its text cannot fit would
+        otherwise fail every print on the ward."""
+        if self.printer.url is None:
+            return self
+        from edge import labels
+        from edge.errors import LabelError
+
+        sample = labels.MedicalLabel(
+            code=f"WS1.B.{self.org}.P00000000000.I.AAAAAA.00", org_name=self.workflow.org_name or self.org,
+            department="D" * 12, category="PATHOLOGICAL", weight_g=59_999, produced_at=datetime(2026, 12, 31, 23, 59))
+        try:
+            labels.layout(sample, self.printer.dpi, self.printer.medical_mm)
+        except LabelError as exc:
+            w, h = self.printer.medical_mm
+            raise ValueError(f"printer.medical_mm {w:g}×{h:g} with workflow.org_name: {exc}") from exc
+        return self

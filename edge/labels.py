@@ -332,6 +332,10 @@ def wrap(text: str, width: int, height: int, first: int | None = None) -> list[s
     def room() -> int:
         return first if first is not None and not lines else width
 
+    if min(width, width if first is None else first) < text_width("国", height):
+        raise LabelError(f"标签太小，放不下 {height} 点高的文字 (label too small: no room for a line of text "
+                         f"{height} dots high; use a larger label size)")
+
     for token in re.findall(r"[!-~]+| |.", text):
         if text_width(line + token, height) <= room():
             line += token
@@ -587,7 +591,7 @@ def bits_mask(bits: Bits) -> Image.Image:
     return Image.frombytes("1", (bits.width, bits.height), bits.data)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)  # captions repeat on every label; values (weights, times) do not
 def text_bits(text: str, height: int) -> Bits:
     """``text`` drawn with the CJK font in a ``height``-dot line, without anti-aliasing (crisp on a printer)."""
     from PIL import Image, ImageDraw

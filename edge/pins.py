@@ -15,7 +15,8 @@ import re
 
 SCHEME = "pbkdf2_sha256"
 ITERATIONS = 20_000  # ~10 ms on a Pi 4 per configured nurse: a PIN check stays well under a second
-_FORMAT = re.compile(r"^pbkdf2_sha256\$(\d{1,7})\$([0-9a-f]{16,64})\$([0-9a-f]{64})$")
+# 1,000-999,999 rounds (more would stall the kiosk for seconds per nurse), 8-32 salt bytes
+_FORMAT = re.compile(r"^pbkdf2_sha256\$([1-9]\d{3,5})\$((?:[0-9a-f]{2}){8,32})\$([0-9a-f]{64})$")
 _PIN = re.compile(r"^\d{4,8}$")
 
 
@@ -34,7 +35,7 @@ def hash_pin(pin: str, *, salt: bytes | None = None, iterations: int = ITERATION
 
 def check_hash_text(text: str) -> str:
     if not _FORMAT.match(text):
-        raise ValueError("not a PIN hash: expected pbkdf2_sha256$<iterations>$<salt hex>$<sha256 hex> "
+        raise ValueError("not a PIN hash: expected pbkdf2_sha256$<1000-999999 iterations>$<salt hex>$<sha256 hex> "
                          "(make one with `wastecart edge hash-pin`)")
     return text
 

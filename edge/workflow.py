@@ -26,7 +26,7 @@ configured tolerances; ``state.error`` / ``message`` are ``messages.Text`` (zh +
   ``Weighed(Weight)`` every scale reading; ``Action(id, value)`` a kiosk button (ids below);
   ``PinConfirmed(person_id)`` the shell checked a PIN typed for ``confirm_pin`` (the machine never
   sees PINs; a wrong PIN is a ``Rejected``); ``ActuatorChanged(state)`` the scale slide-out
-  reported "retracted" | "extending" | "extended" | "retracting" | "fault" | "none" (default
+  reported "unknown" | "retracted" | "extending" | "extended" | "retracting" | "fault" | "none" (default
   "none" = no actuator fitted: then no ``Actuate`` effects are emitted at all);
   ``Printed(ok, reason)`` the result of the last ``PrintLabel``; ``Tick`` time passing (round
   overdue warning; send e.g. every 30 s); ``Committed(seq, record_id)`` / ``CommitFailed(reason)``
@@ -50,6 +50,8 @@ configured tolerances; ``state.error`` / ``message`` are ``messages.Text`` (zh +
 from __future__ import annotations
 
 import re
+import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -57,7 +59,7 @@ from enum import StrEnum
 from typing import Any
 
 from edge import wire
-from edge.codes import CATEGORY_LETTERS, Code
+from edge.codes import LETTER_OF, Code, base36
 from edge.messages import CATEGORY_NAMES, NONE, Text, category_name, split, t
 
 
@@ -74,8 +76,8 @@ class Step(StrEnum):
 
 # A scale reading below this many grams counts as "platform empty" (re-arms the next bag).
 EMPTY_BELOW_G = 20
-ACTUATOR_STATES = ("retracted", "extending", "extended", "retracting", "fault", "none")
-_LETTERS = {category: letter for letter, category in CATEGORY_LETTERS.items()}
+# "unknown": fitted, but neither end stop closed (start-up); treated like retracted: it must extend.
+ACTUATOR_STATES = ("unknown", "retracted", "extending", "extended", "retracting", "fault", "none")
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")  # ids that go on the wire ($defs/code)
 _NATIONAL_MANIFEST = re.compile(r"^\d{14}$")  # national electronic manifest number (waste-domain §8.6)
 REASON_MAX = 200  # characters of a void reason
@@ -323,8 +325,10 @@ class State:
 
 
 def new_package_code() -> str:
-    """A fresh package code for a printed label: time-ordered, 21 QR-alphanumeric characters."""
-    return "P" + wire.uuid7().replace("-", "")[:20].upper()
+    """A printed label's package id: P + milliseconds (8 base-36 digits) + 3 random = 12 characters,
+    so a signed bag code still fits QR version 3 at level Q; unique across an organisation's carts
+    unless two print in the same millisecond and draw the same 1 in 46,656."""
+    return "P" + base36(time.time_ns() // 1_000_000, 8) + base36(secrets.randbelow(36**3), 3)
 
 
 @dataclass
@@ -780,7 +784,7 @@ def _print(s: State, job: PrintJob, weight_g: int, at: datetime) -> PrintLabel:
               "category_name_en": en, "waste_code": wire.CATEGORIES[job.category][1], "weight_g": weight_g,
               "produced_at": _iso(at),
               "package_code": job.package_code, "collector": s.collector, "cart": s.cart, "notes": ""}
-    return PrintLabel(Code("B", s.org, job.package_code, _LETTERS[job.category]), fields)
+    return PrintLabel(Code("B", s.org, job.package_code, LETTER_OF[job.category]), fields)
 
 
 def _do_remove_last(s: State, _arg: str, _value: str, _at: datetime, _ids: Callable[[], str]) -> Result:
@@ -983,7 +987,7 @@ def _available(s: State, name: str, arg: str) -> bool:
         last = s.last_record
         return step_ is Step.ROUND and last is not None and last.rtype != "void" and arg == last.record_id
     if name == "scale_out":
-        return step_ in (Step.STOP, Step.STORAGE) and s.actuator in ("retracted", "retracting", "fault")
+        return step_ in (Step.STOP, Step.STORAGE) and s.actuator in ("unknown", "retracted", "retracting", "fault")
     if name == "scale_in":
         return step_ not in (Step.STOP, Step.STORAGE, Step.SAVING) and s.actuator in (
             "extended", "extending", "fault")
@@ -1185,12 +1189,9 @@ def _prompt(s: State) -> Text:
     return t(f"prompt.{s.step.value}")
 
 
-def _json_text(text: Text) -> dict[str, str] | None:
-    return text.as_json()
-
-
 def _cat_json(category: str) -> dict[str, str]:
-    return {"zh": category_name(category).zh, "en": category_name(category).en}
+    name = category_name(category)
+    return {"zh": name.zh, "en": name.en}
 
 
 def _actions(s: State) -> list[dict[str, Any]]:

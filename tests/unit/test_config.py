@@ -35,6 +35,17 @@ def test_example_configs_in_deploy_are_valid(tmp_path: Path) -> None:
     ('broker = "http://x"\n', "broker: Value error, broker URL 'http://x'"),
     ('clock = "gps"\n', "clock: Input should be 'auto', 'ntp', 'rtc' or 'unsynced'"),
     ('[scale]\nprotocol = "mettler"\n', "scale.protocol: Value error, unknown scale protocol 'mettler'; known: ad"),
+    ('[printer]\nurl = "tcp://127.0.0.1:9100"\nmedical_mm = [60.0, 40.0]\n',
+     "printer.medical_mm 60×40 with workflow.org_name: 标签内容太多"),
+    ('[printer]\nurl = "tcp://127.0.0.1:9100"\nmedical_mm = [30.0, 30.0]\n', "标签太小"),
+    ('[actuator]\nkind = "gpio"\nforward_pin = 17\nbackward_pin = 18\nextended_pin = 23\n',
+     'actuator: Value error, kind = "gpio" needs retracted_pin'),
+    ('[actuator]\nkind = "gpio"\nforward_pin = 17\nbackward_pin = 18\nextended_pin = 23\nretracted_pin = 17\n',
+     "actuator: Value error, the four pins must differ"),
+    ('[uplink]\nretention_days = 2\n',
+     "uplink.retention_days (2) must cover at least twice workflow.storage_overdue_h"),
+    ('[workflow.pins]\n"N1" = "pbkdf2_sha256$0$00$00"\n', "workflow.pins: Value error, N1: not a PIN hash"),
+    ('[kiosk]\nport = 70000\n', "kiosk.port: Input should be less than or equal to 65535"),
 ])
 def test_bad_values_name_the_key(tmp_path: Path, extra: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:

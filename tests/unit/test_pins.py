@@ -27,7 +27,13 @@ def test_bad_pins_are_refused_with_a_reason(pin: str) -> None:
         pins.hash_pin(pin)
 
 
-def test_malformed_hash_is_refused_and_never_matches() -> None:
+@pytest.mark.parametrize("text", [
+    "sha256:abcd",
+    "pbkdf2_sha256$0$" + "ab" * 12 + "$" + "0" * 64,          # no rounds: fails at PIN time
+    "pbkdf2_sha256$9999999$" + "ab" * 12 + "$" + "0" * 64,    # seconds per nurse on the kiosk
+    "pbkdf2_sha256$20000$" + "abc" * 7 + "$" + "0" * 64,      # odd salt digits: fromhex fails at PIN time
+])
+def test_malformed_hash_is_refused_at_load_and_never_matches(text: str) -> None:
     with pytest.raises(ValueError, match="hash-pin"):
-        pins.check_hash_text("sha256:abcd")
-    assert not pins.matches("1234", "sha256:abcd")
+        pins.check_hash_text(text)
+    assert not pins.matches("1234", text)

@@ -394,6 +394,17 @@ def test_the_scale_slides_out_for_weighing_and_in_after_the_handover() -> None:
     assert c.act("scale_in") == [Actuate("retract")]
 
 
+def test_an_actuator_in_an_unknown_position_must_extend_before_weighing() -> None:
+    c = Cart()
+    c.send(ActuatorChanged("unknown", c.now))  # fitted, but neither end stop closed at start-up
+    assert c.scan("S", "COL-1") == []
+    assert c.scan("D", "D01") == [Actuate("extend")]
+    c.weigh(800)
+    c.scan("B", "B1", "I")
+    assert "未伸出" in c.s.error and not c.s.lines
+    assert "scale_out" in c.action_ids()
+
+
 def test_a_round_left_open_too_long_warns_once_and_can_still_be_closed() -> None:
     c = Cart(limits=Limits(round_max_s=3600))
     c.scan("S", "COL-1")
