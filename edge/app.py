@@ -115,7 +115,7 @@ class EdgeApp:
         self.submit_code(text)
 
     def _on_actuator(self, state: str, reason: str) -> None:
-        self._events.put(workflow.ActuatorChanged(state, self.clock.now()))
+        self._events.put(workflow.ActuatorChanged(state, self.clock.now(), reason))
 
     def submit_code(self, text: str) -> None:
         """A scanned payload (camera, or a hand scanner / the kiosk later)."""

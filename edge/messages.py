@@ -164,6 +164,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "err.not_armed": ("请先取下上一袋再放置新袋", "Take the previous bag off first"),
     "err.actuator": ("秤盘未伸出，请稍候", "Scale platform not out yet, please wait"),
     "err.actuator_fault": ("秤盘伸缩故障，请检查", "Scale slide-out fault: check it"),
+    "err.actuator_fault_why": ("秤盘伸缩故障：{reason}，请检查", "Scale slide-out fault: {reason_en}; check it"),
     "err.category_mismatch": ("所选类别（{chosen}）与袋标签（{label}）不符",
                               "Chosen category ({chosen_en}) does not match the label ({label_en})"),
     "err.label_fixed": ("此袋标签已注明类别，不能修改，请删除后重新登记",

@@ -242,6 +242,7 @@ class PinConfirmed:
 class ActuatorChanged:
     state: str
     at: datetime
+    reason: str = ""  # with "fault": what the actuator's watchdog saw ("中文 (English)")
 
 
 @dataclass(frozen=True)
@@ -364,7 +365,7 @@ def _dispatch(s: State, ev: Event, new_round_id: Callable[[], str], new_package_
     if isinstance(ev, Rejected):
         return _refuse(s, split(ev.reason))
     if isinstance(ev, ActuatorChanged):
-        return _actuator(s, ev.state)
+        return _actuator(s, ev.state, ev.reason)
     if isinstance(ev, Committed):
         return _committed(s, ev)
     if isinstance(ev, CommitFailed):
@@ -704,12 +705,14 @@ def _printed(s: State, ev: Printed) -> Result:
     return _add_line(s, Line(job.package_code, job.category, p.weight_g, p.weighing, "printed"))
 
 
-def _actuator(s: State, state: str) -> Result:
+def _actuator(s: State, state: str, reason: str) -> Result:
     if state not in ACTUATOR_STATES:
         return s, []
     s = replace(s, actuator=state)
     if state == "fault":
-        return _refuse(s, t("err.actuator_fault"))
+        why = split(reason)
+        return _refuse(s, t("err.actuator_fault_why", reason=why.zh, reason_en=why.en) if reason
+                       else t("err.actuator_fault"))
     return s, []
 
 

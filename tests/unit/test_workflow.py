@@ -388,8 +388,8 @@ def test_the_scale_slides_out_for_weighing_and_in_after_the_handover() -> None:
     assert len(c.s.lines) == 1
     c.scan("S", "NUR-1")
     assert c.send(Committed(1, uuid(), c.now)) == [Actuate("retract")]
-    c.send(ActuatorChanged("fault", c.now))
-    assert "故障" in c.s.error
+    c.send(ActuatorChanged("fault", c.now, "滑出机构未到位 (end stop not reached in 5 s)"))
+    assert "滑出机构未到位" in c.s.error.zh and "end stop not reached" in c.s.error.en
     assert "scale_in" in c.action_ids()
     assert c.act("scale_in") == [Actuate("retract")]
 
