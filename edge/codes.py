@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge import wire
 from edge.errors import CodeError
 
 VERSION = "WC1"  # unsigned
@@ -43,7 +44,7 @@ CATEGORY_LETTERS = {
     "I": "INFECTIOUS", "S": "SHARPS", "P": "PATHOLOGICAL", "D": "PHARMACEUTICAL", "C": "CHEMICAL",
 }
 LETTER_OF = {name: letter for letter, name in CATEGORY_LETTERS.items()}  # wire category -> letter
-_FIELD = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
+_FIELD = wire.ID_PATTERN
 _B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _VALUES = {c: i for i, c in enumerate(_B36 + ".-_")}
 _MOD = 1271  # 31 × 41, coprime with the radix 36 and > any character difference: no blind spots

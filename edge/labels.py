@@ -26,6 +26,7 @@ names the Debian package to install.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -84,10 +85,8 @@ def _clean(value: str, what: str) -> str:
 def parse_category(text: str) -> str:
     """``INFECTIOUS`` / ``infectious`` / ``感染性废物`` / ``感染性`` / the bag-code letter ``I`` → the enum."""
     value = text.strip()
-    if value.upper() in wire.CATEGORIES:
-        return value.upper()
-    if value.upper() in codes.CATEGORY_LETTERS:
-        return codes.CATEGORY_LETTERS[value.upper()]
+    with contextlib.suppress(ValueError):
+        return codes.category_name(value.upper())
     for enum, (name, _code) in wire.CATEGORIES.items():
         if value in (name, name.removesuffix("废物")):
             return enum

@@ -53,7 +53,8 @@ CATEGORIES: dict[str, tuple[str, str]] = {
     "PHARMACEUTICAL": ("药物性废物", "841-005-01"),
 }
 
-_ID_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")  # site / cart ids: they become topic levels
+# Ids on the wire ($defs/code): site / cart ids (topic levels), QR fields, package and person ids.
+ID_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 
 
 class ContractError(ValueError):
@@ -66,7 +67,7 @@ class ContractError(ValueError):
 
 def check_id(value: str, what: str) -> str:
     """Site and cart ids become MQTT topic levels, so they must not contain '/', '+' or '#'."""
-    if not _ID_RE.match(value):
+    if not ID_PATTERN.match(value):
         raise ContractError(f"{what} {value!r}: use 1-32 of A-Z, 0-9, '_' or '-', starting with a letter or digit")
     return value
 

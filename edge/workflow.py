@@ -78,7 +78,6 @@ class Step(StrEnum):
 EMPTY_BELOW_G = 20
 # "unknown": fitted, but neither end stop closed (start-up); treated like retracted: it must extend.
 ACTUATOR_STATES = ("unknown", "retracted", "extending", "extended", "retracting", "fault", "none")
-_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")  # ids that go on the wire ($defs/code)
 _NATIONAL_MANIFEST = re.compile(r"^\d{14}$")  # national electronic manifest number (waste-domain §8.6)
 REASON_MAX = 200  # characters of a void reason
 
@@ -320,10 +319,6 @@ class State:
     pending_confirmer: str | None = None
     last_seq: int | None = None           # seq of the last Committed (cleared when a new commit starts)
 
-    @property
-    def prompt(self) -> str:
-        return _prompt(self).zh
-
 
 def new_package_code() -> str:
     """A printed label's package id: P + milliseconds (8 base-36 digits) + 3 random = 12 characters,
@@ -514,7 +509,7 @@ def _badge(s: State, code: Code, at: datetime, new_round_id: Callable[[], str]) 
             return _refuse(s, t("err.collector_cannot_confirm"))
         return _refuse(s, t("err.pending" if s.step is Step.STOP else "err.finish_or_cancel"))
     if s.step is Step.ROUND:
-        if code.extra and _CODE.match(code.extra):
+        if code.extra and wire.ID_PATTERN.match(code.extra):
             return _place(s, Step.STOP, code.extra)
         return _refuse(s, t("err.badge_no_department"))
     if s.step in (Step.STOP, Step.CONFIRM):
@@ -643,7 +638,7 @@ def _confirm(s: State, person: str, method: str, at: datetime) -> Result:
         return _refuse(s, t("err.pending"))
     if person == s.collector:
         return _refuse(s, t("err.collector_cannot_confirm"))
-    if not _CODE.match(person):
+    if not wire.ID_PATTERN.match(person):
         return _refuse(s, t("err.bad_person"))
     body = handover_body(s, nurse=person, at=at, auth=method)
     s = replace(s, step=Step.SAVING, saving=Saving("handover", s.step, at), pending_confirmer=person,
@@ -769,7 +764,7 @@ def _do_print(s: State, _arg: str, _value: str, at: datetime, new_package_id: Ca
     assert p is not None and p.category is not None
     code = p.package_code
     for _ in range(3):                            # a generator repeating itself must not make a duplicate
-        if code is not None and _CODE.match(code) and _known_package(replace(s, pending=None), code) is None:
+        if code is not None and wire.ID_PATTERN.match(code) and _known_package(replace(s, pending=None), code) is None:
             break
         code = new_package_id()
     else:
@@ -861,7 +856,7 @@ def _do_finish(s: State, _arg: str, _value: str, at: datetime, _ids: Callable[[]
 
 def _do_manifest(s: State, _arg: str, value: str, _at: datetime, _ids: Callable[[], str]) -> Result:
     number = value.strip().upper()
-    if not _CODE.match(number):
+    if not wire.ID_PATTERN.match(number):
         return _refuse(s, t("err.manifest_bad"))
     return _ok(replace(s, manifest=number), t("ok.manifest", number=number)), []
 
@@ -903,7 +898,7 @@ def _void_bag(s: State, code: str, at: datetime) -> Result:
 def _typed_place(s: State, target: Step, value: str) -> Result:
     """start_storage / start_transfer: the room or vehicle code typed instead of scanned."""
     ident = value.strip().upper()
-    if not _CODE.match(ident):
+    if not wire.ID_PATTERN.match(ident):
         return _refuse(s, t("err.place_bad"))
     return _place(s, target, ident)
 

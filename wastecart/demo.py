@@ -76,7 +76,7 @@ class Demo:
         self.platform = self._up(SimPlatform(), SimPlatform.start)
         self.scale = self._up(VirtualScale("toledo", rate_hz=20.0, seed=self.seed), VirtualScale.start)
         self.camera = SimCamera(self._dir("camera"))
-        self.printer = self._up(SimPrinter(self._dir("printer")), SimPrinter.__enter__)
+        self.printer = self._up(SimPrinter(self._dir("printer")), SimPrinter.start)
         edge_cfg = EdgeConfig(
             org=ORG, cart=CART, data=self._dir("cart"), broker=self.broker_url,
             scale=ScaleConfig(port=self.scale.path, protocol="toledo"),
@@ -113,7 +113,7 @@ class Demo:
     def stop(self) -> None:
         for part in reversed(self.parts):
             try:
-                part.__exit__(None, None, None) if isinstance(part, SimPrinter) else part.stop()
+                part.stop()
             except Exception:  # shutting down: one part failing to stop must not leave the others running
                 log.exception("stopping %s failed", type(part).__name__)
         self.parts.clear()

@@ -115,6 +115,12 @@ class SimPrinter:
                  self.control_url, self.folder)
         return self
 
+    def start(self) -> SimPrinter:
+        return self.__enter__()
+
+    def stop(self) -> None:
+        self.__exit__(None, None, None)
+
     def __exit__(self, *exc: object) -> None:
         if self._control is not None:
             self._control.shutdown()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Callable
@@ -12,15 +11,9 @@ from typing import Any
 
 import pytest
 
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the dev extra installs it; CI sets WASTECART_REQUIRE_BROWSER so this cannot hide there
-    if os.environ.get("WASTECART_REQUIRE_BROWSER"):
-        raise
-    pytest.skip("playwright is not installed: pip install -e '.[dev]'", allow_module_level=True)
-
 from edge.kiosk import STATIC_DIR, KioskServer
 from tests.browser.conftest import KioskPage
+from tests.browser.expect import expect
 from tests.browser.screens import (
     CATEGORY,
     CATEGORY_BARE,

@@ -18,7 +18,6 @@ check-in re-weighing one bag → storage_in saved.  Screenshots: ``tests/browser
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,13 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the dev extra installs it; CI sets WASTECART_REQUIRE_BROWSER so this cannot hide there
-    if os.environ.get("WASTECART_REQUIRE_BROWSER"):
-        raise
-    pytest.skip("playwright is not installed: pip install -e '.[dev]'", allow_module_level=True)
 
 from edge import codes, pins
 from edge.app import EdgeApp
@@ -49,6 +41,7 @@ from sim_devices.camera import SimCamera
 from sim_devices.printer import SimPrinter
 from sim_devices.scales import VirtualScale
 from tests.browser.conftest import WAIT_MS, KioskPage
+from tests.browser.expect import expect
 from wastecart.broker import PrivateBroker
 
 pytestmark = pytest.mark.browser
