@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sim_devices.printer.model import (
     QUIET_MODULES,
     Bitmap,
+    ByteBuffer,
     Element,
     Event,
     Label,
@@ -51,7 +52,7 @@ class _Run:
     hmul: int
 
 
-class EscPosParser:
+class EscPosParser(ByteBuffer):
     language = "escpos"
 
     def __init__(self, width_dots: int = PAPER_DOTS) -> None:
@@ -72,9 +73,6 @@ class EscPosParser:
     def at_boundary(self) -> bool:
         return not self._buf and not self._has_content()
 
-    def rest(self) -> bytes:
-        rest, self._buf = bytes(self._buf), bytearray()
-        return rest
 
     def feed(self, data: bytes) -> list[Event]:
         """Events completed by ``data``; stops right after a cut so the stream can re-detect."""
@@ -123,9 +121,6 @@ class EscPosParser:
 
     # ----------------------------------------------------------------------------------------
 
-    def _consume(self, n: int) -> None:
-        del self._buf[:n]
-        self._bytes += n
 
     def _has_content(self) -> bool:
         return bool(self._elements or self._current_bytes().strip())

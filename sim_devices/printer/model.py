@@ -132,3 +132,19 @@ def qr_ecc_constant(ecc: str) -> int:
     constant: int = {"L": qrcode.constants.ERROR_CORRECT_L, "M": qrcode.constants.ERROR_CORRECT_M,
                      "Q": qrcode.constants.ERROR_CORRECT_Q, "H": qrcode.constants.ERROR_CORRECT_H}[ecc]
     return constant
+
+
+class ByteBuffer:
+    """The unparsed bytes every language parser keeps, and how it hands them back or uses them up."""
+
+    _buf: bytearray
+    _bytes: int  # consumed since the current job began
+
+    def rest(self) -> bytes:
+        """Hands back the unparsed bytes (the stream may switch language between jobs)."""
+        rest, self._buf = bytes(self._buf), bytearray()
+        return rest
+
+    def _consume(self, n: int) -> None:
+        del self._buf[:n]
+        self._bytes += n

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from sim_devices.printer.model import ECC_LEVELS, Bitmap, Box, Element, Event, Label, Qr, StatusQuery, Text
+from sim_devices.printer.model import ECC_LEVELS, Bitmap, Box, ByteBuffer, Element, Event, Label, Qr, StatusQuery, Text
 
 DOTS_PER_MM = 8  # 203 dpi, the resolution of nearly every Chinese label printer
 DPI = 203
@@ -75,7 +75,7 @@ def _int(arg: bytes) -> int:
     return int(arg)
 
 
-class TsplParser:
+class TsplParser(ByteBuffer):
     language = "tspl"
 
     def __init__(self, dots_per_mm: int = DOTS_PER_MM) -> None:
@@ -94,10 +94,6 @@ class TsplParser:
         """Between labels: nothing buffered and no command since the last PRINT."""
         return not self._buf and not self._dirty and self._bitmap is None
 
-    def rest(self) -> bytes:
-        """Hands back the unparsed bytes (the stream may switch language between jobs)."""
-        rest, self._buf = bytes(self._buf), bytearray()
-        return rest
 
     def feed(self, data: bytes) -> list[Event]:
         """Events completed by ``data``; stops right after a label so the stream can re-detect."""
@@ -169,9 +165,6 @@ class TsplParser:
 
     # ----------------------------------------------------------------------------------------
 
-    def _consume(self, n: int) -> None:
-        del self._buf[:n]
-        self._bytes += n
 
     def _warn(self, text: str) -> None:
         self._warnings.append(text)

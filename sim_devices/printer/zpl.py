@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sim_devices.printer.model import ECC_LEVELS, Bitmap, Box, Element, Event, Label, Qr, StatusQuery, Text
+from sim_devices.printer.model import ECC_LEVELS, Bitmap, Box, ByteBuffer, Element, Event, Label, Qr, StatusQuery, Text
 
 DEFAULT_DOTS = 812  # dots: ^PW / ^LL when the format has none (4 inches at 203 dpi)
 DEFAULT_FONT_H = 9  # dots: Zebra's power-on font A height, used when a field has no ^A
@@ -51,7 +51,7 @@ def _ints(params: bytes, n: int, defaults: tuple[int | None, ...]) -> list[int]:
     return out
 
 
-class ZplParser:
+class ZplParser(ByteBuffer):
     language = "zpl"
 
     def __init__(self) -> None:
@@ -70,9 +70,6 @@ class ZplParser:
     def at_boundary(self) -> bool:
         return not self._buf and not self._in_label
 
-    def rest(self) -> bytes:
-        rest, self._buf = bytes(self._buf), bytearray()
-        return rest
 
     def feed(self, data: bytes) -> list[Event]:
         """Events completed by ``data``; stops right after ``^XZ`` so the stream can re-detect."""
@@ -132,9 +129,6 @@ class ZplParser:
                 break
         return events
 
-    def _consume(self, n: int) -> None:
-        del self._buf[:n]
-        self._bytes += n
 
     def _command(self, prefix: str, code: str, params: bytes) -> Label | None:
         name = f"{prefix}{code}"
