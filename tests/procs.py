@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 STOP_TIMEOUT_S = 30.0  # a gateway drains its queue on SIGTERM; past this it is killed
@@ -24,8 +25,23 @@ def stop(proc: subprocess.Popen[str]) -> None:
     try:
         proc.wait(timeout=STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
+        dump_stacks(proc)
         proc.kill()
         proc.wait()
+
+
+def dump_stacks(proc: subprocess.Popen[str]) -> None:
+    """A process that would not stop: print where each of its threads is (py-spy, a dev dependency),
+    so the failing test's captured output says why instead of only that it hung."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not py_spy.exists():
+        return
+    try:
+        out = subprocess.run([str(py_spy), "dump", "--pid", str(proc.pid)], capture_output=True, text=True,
+                             timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        return
+    print(f"threads of pid {proc.pid}, which did not stop:\n{out.stdout}{out.stderr}")
 
 
 @contextmanager
@@ -36,6 +52,7 @@ def running(*args: str, **popen: Any) -> Iterator[subprocess.Popen[str]]:
         yield proc
     finally:
         if proc.poll() is None:
+            dump_stacks(proc)
             proc.kill()
             proc.wait()
         if proc.stdout is not None:

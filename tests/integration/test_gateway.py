@@ -346,7 +346,7 @@ def test_cli_gateway_run_prints_where_it_connects_and_stops_on_sigterm(
         tmp_path: Path, broker: PrivateBroker, platform: SimPlatform) -> None:
     args = ["gateway", "run", "--broker", broker.url, "--data", str(tmp_path / "gw"), "--platform", platform.url,
             "--client-id", f"test-gw-{uuid.uuid4().hex[:8]}"]
-    with running(*args) as proc:
+    with running(*args, stderr=None) as proc:  # its log lands in the captured output of a failure
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.startswith(f"gateway connecting to {broker.url} as test-gw-"), line
