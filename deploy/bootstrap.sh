@@ -15,7 +15,7 @@ PY
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || missing+=(libzbar0)
-# Chinese text on labels (edge/labels.py): any CJK font will do, this one is what carts ship with.
+# Chinese text on labels (edge/labels/): any CJK font will do, this one is what carts ship with.
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || fc-list :lang=zh 2>/dev/null | grep -q . \
   || missing+=(fonts-wqy-microhei)
 "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)

@@ -32,18 +32,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge import wire
+from edge import catalogue, wire
 from edge.errors import CodeError
 
 VERSION = "WC1"  # unsigned
 SIGNED = "WS1"  # with a MAC of the organisation's key
 SOURCE = "wastecart"  # Code.source of our own payloads
 KINDS = {"S": "staff badge", "D": "department", "B": "bag label", "R": "storage room", "V": "vehicle"}
-# Category letter on a bag label -> wire category enum.
-CATEGORY_LETTERS = {
-    "I": "INFECTIOUS", "S": "SHARPS", "P": "PATHOLOGICAL", "D": "PHARMACEUTICAL", "C": "CHEMICAL",
-}
-LETTER_OF = {name: letter for letter, name in CATEGORY_LETTERS.items()}  # wire category -> letter
+# Category letter on a bag label -> wire category enum, and back (the letters are edge.catalogue's).
+CATEGORY_LETTERS = {c.letter: c.id for c in catalogue.CATEGORIES}
+LETTER_OF = {c.id: c.letter for c in catalogue.CATEGORIES}
 _FIELD = wire.ID_PATTERN
 _B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _VALUES = {c: i for i, c in enumerate(_B36 + ".-_")}
@@ -58,16 +56,14 @@ _MAC = re.compile(rf"^[0-9A-Z]{{{MAC_CHARS}}}$")
 MIN_KEY_BYTES = 16  # 128 bits: below that the key, not the truncated MAC, is the weak point
 _HEX_KEY = re.compile(rb"(?:[0-9A-Fa-f]{2})+")
 
-NOT_OURS = "不是本系统或已登记格式的二维码 (not a wastecart code nor a configured format)"
-DAMAGED = "二维码已损坏或被涂改，请重新打印 (check characters do not match: damaged or altered)"
-FORGED = "防伪校验失败：二维码不是本机构签发的 (forged or issued with another key)"
-NO_MAC = "缺少防伪码，本机构只接受带防伪码的二维码，请重新打印 (no MAC; this organisation requires signed codes)"
-BAD_FIELD = "二维码格式错误 (unknown kind or bad field)"
-NO_CATEGORY = "袋标签缺少废物类别 (bag label without a valid category letter)"
-
-
-def other_org(org: str) -> str:
-    return f"其他机构的二维码 ({org})，不能使用 (code of another organisation)"
+# The verdicts of CodeBook.decode: message keys (edge.messages.codes has their words).
+NOT_OURS = "code.not_ours"
+DAMAGED = "code.damaged"
+FORGED = "code.forged"
+NO_MAC = "code.no_mac"
+BAD_FIELD = "code.bad_field"
+NO_CATEGORY = "code.no_category"
+OTHER_ORG = "code.other_org"  # with org=
 
 
 @dataclass(frozen=True)
@@ -112,22 +108,21 @@ def load_mac_key(path: Path) -> bytes:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise CodeError(f"MAC key file {path}: cannot read ({exc.strerror})") from exc
+        raise CodeError("code.key_unreadable", path=path, reason=exc.strerror) from exc
     key = bytes.fromhex(raw.strip().decode("ascii")) if _HEX_KEY.fullmatch(raw.strip()) else raw
     if len(key) < MIN_KEY_BYTES:
-        raise CodeError(f"MAC key file {path}: key too short ({len(key)} bytes, need at least {MIN_KEY_BYTES}; "
-                        f"make one with `openssl rand -hex 32 > {path}`)")
+        raise CodeError("code.key_short", path=path, size=len(key), min=MIN_KEY_BYTES)
     return key
 
 
 def encode(code: Code, key: bytes | None = None) -> str:
     """Our payload for ``code``; signed (``WS1``) when a key is given."""
     if code.kind not in KINDS:
-        raise CodeError(f"类型 {code.kind!r} 未知 (kind must be one of {''.join(KINDS)})")
+        raise CodeError("code.unknown_kind", kind=repr(code.kind), kinds="".join(KINDS))
     fields = [SIGNED if key else VERSION, code.kind, code.org, code.ident] + ([code.extra] if code.extra else [])
     for f in fields[2:]:
         if not _FIELD.match(f):
-            raise CodeError(f"字段 {f!r} 不合法 (field must be 1-32 of A-Z 0-9 _ -)")
+            raise CodeError("code.bad_value", field=repr(f))
     body = ".".join(fields)
     if key:
         body += "." + mac_chars(key, body)
@@ -176,7 +171,7 @@ class CodeBook:
     def __init__(self, org: str | None = None, *, key: bytes | None = None, require_mac: bool = False,
                  external: Sequence[ExternalFormat] = ()) -> None:
         if require_mac and not key:
-            raise CodeError("require_mac needs a MAC key")
+            raise CodeError("code.require_mac_without_key")
         self.org = org
         self.key = key
         self.require_mac = require_mac
@@ -186,7 +181,7 @@ class CodeBook:
         return encode(code, self.key)
 
     def decode(self, text: str) -> Code:
-        """Our payload or a configured format -> Code; CodeError's text is the reason for the collector."""
+        """Our payload or a configured format -> Code; CodeError's key (one of the verdicts above) is why not."""
         text = text.strip()
         if text.split(".", 1)[0] in (VERSION, SIGNED):
             return self._ours(text)
@@ -211,7 +206,7 @@ class CodeBook:
                 or (mac is not None and not _MAC.match(mac))):
             raise CodeError(BAD_FIELD)
         if self.org is not None and code_org != self.org:
-            raise CodeError(other_org(code_org))
+            raise CodeError(OTHER_ORG, org=code_org)
         if mac is None:
             if self.require_mac:
                 raise CodeError(NO_MAC)
@@ -224,12 +219,13 @@ class CodeBook:
     def _external(self, fmt: ExternalFormat, m: re.Match[str]) -> Code:
         ident = m.group("ident") or ""
         if not _FIELD.match(ident):
-            raise CodeError(f"{fmt.name}的编号 {ident!r} 不能用作记录编号 (ident must be 1-32 of A-Z 0-9 _ -)")
+            raise CodeError("code.external_ident", format=fmt.name, ident=repr(ident))
         category = fmt.category
         if "category" in m.re.groupindex and m.group("category") is not None:
             try:
                 category = category_name(m.group("category"))
             except ValueError:
-                raise CodeError(f"{fmt.name}的废物类别 {m.group('category')!r} 无法识别 (unknown category)") from None
+                raise CodeError("code.external_category", format=fmt.name, category=repr(m.group("category"))) \
+                    from None
         letter = LETTER_OF[category] if category and fmt.kind == "B" else ""
         return Code(fmt.kind, self.org or "", ident, letter, fmt.name)

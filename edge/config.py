@@ -5,39 +5,33 @@ Unknown keys and bad values stop the process with the dotted key path; nothing i
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from edge import codes, wire, workflow
-from edge.errors import CodeError
-from edge.uplink import UplinkSettings
-
-_DEFAULT = UplinkSettings()  # the uplink's own defaults: one place for them
+from edge import codes, wire
+from edge.devices.printer.settings import PrinterSettings
+from edge.devices.scales.protocols import PROTOCOLS
+from edge.devices.scales.stability import StabilitySettings
+from edge.ledger.settings import UplinkSettings
+from edge.workflow.state import Limits
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ScaleConfig(_Strict):
+class ScaleConfig(StabilitySettings):
+    """The scale (edge.devices.scales): the port and protocol, plus the stability settings it is read with."""
+
     port: str | None = Field(None, description="serial URL or device path; none = no scale attached")
     protocol: str = "toledo"
     baud: int | None = Field(None, gt=0, description="none = the protocol's usual setting")
-    # For indicators without a motion flag (Yaohua tF=0, "=" formats …): readings within
-    # tolerance_d divisions of each other for window_s (and min_readings frames) count as stable.
-    division_g: int = Field(1, ge=1)  # the scale's display division e, in grams (a 150 kg cart scale: 50 g)
-    tolerance_d: int = Field(1, ge=1)
-    window_s: float = Field(0.7, gt=0, le=10)
-    min_readings: int = Field(5, ge=1)
 
     @field_validator("protocol")
     @classmethod
     def _known(cls, v: str) -> str:
-        from edge.scales import PROTOCOLS
-
         if v not in PROTOCOLS:
             raise ValueError(f"unknown scale protocol {v!r}; known: {', '.join(sorted(PROTOCOLS))}")
         return v
@@ -50,23 +44,6 @@ class CameraConfig(_Strict):
     repeat_s: float = Field(2.0, ge=0)  # the same code within this many seconds is one scan
     # No frame for this long: the capture is reported stalled, released and reopened (s).
     stall_s: float = Field(5.0, gt=0, le=300)
-
-
-class UplinkConfig(_Strict):
-    # Records published and not yet acknowledged by the gateway.  20-100 is the measured sweet spot;
-    # paho's 16-bit message ids make more than 65,535 impossible anyway.
-    window: int = Field(_DEFAULT.window, ge=1, le=10_000)
-    # Records published and not yet acknowledged by the gateway (its acks come per batch, so this
-    # must cover a few batches to keep the pipe full); below paho's 65,535 message ids.
-    max_unacked: int = Field(_DEFAULT.max_unacked, ge=1, le=60_000)
-    # No ack progress for this long: re-send from the first unsynced record (s).
-    resend_after_s: float = Field(_DEFAULT.resend_after_s, gt=0)
-    # Records/s when draining a backlog after an outage (0 = as fast as the gateway acks): a fleet
-    # coming back at once should not flatten the gateway; a day's backlog still drains in seconds.
-    drain_rate: float = Field(_DEFAULT.drain_rate, ge=0)
-    telemetry_s: float = Field(_DEFAULT.telemetry_s, gt=0)  # period of the telemetry message
-    # Synced records are kept this many days on the cart, then purged (unsynced ones never are).
-    retention_days: float = Field(30.0, gt=0)
 
 
 class ExternalCodeConfig(_Strict):
@@ -103,16 +80,6 @@ class CodesConfig(_Strict):
     require_mac: bool = False
     external: tuple[ExternalCodeConfig, ...] = ()  # tried in order, after our own format
 
-    @field_validator("mac_key_file")
-    @classmethod
-    def _key(cls, v: Path | None) -> Path | None:
-        if v is not None:
-            try:
-                codes.load_mac_key(v)
-            except CodeError as exc:
-                raise ValueError(str(exc)) from exc
-        return v
-
     @field_validator("require_mac")
     @classmethod
     def _needs_key(cls, v: bool, info: ValidationInfo) -> bool:
@@ -130,67 +97,19 @@ class CodesConfig(_Strict):
         return v
 
     def book(self, org: str) -> codes.CodeBook:
-        """The cart's code book; reads the key file again (CodeError if it went away since start-up)."""
+        """The cart's code book: reads the key file (CodeError naming it if it is missing or unusable)."""
         key = codes.load_mac_key(self.mac_key_file) if self.mac_key_file else None
         formats = [codes.ExternalFormat(e.name, codes.compile_pattern(e.pattern), e.kind, e.category)
                    for e in self.external]
         return codes.CodeBook(org, key=key, require_mac=self.require_mac, external=formats)
 
 
-class PrinterConfig(_Strict):
-    """The label printer (edge.printer); no ``url``: the cart has none and prints nothing."""
-
-    url: str | None = Field(None, description="tcp://host:9100, usblp:///dev/usb/lp0 or "
-                                              "serial:///dev/ttyUSB0?baud=9600; none = no printer")
-    language: Literal["tspl", "zpl", "escpos"] = "tspl"
-    dpi: Literal[203, 300] = 203
-    cjk: Literal["font", "bitmap"] | None = None  # Chinese text: none = the language's default (edge.printer)
-    # Ask the printer before each job (paper out, head open); false for printers that never answer
-    # (many usblp clones), which otherwise fail every job with "打印机无响应".
-    status: bool = True
-    timeout_s: float = Field(1.0, gt=0, le=10)  # s the printer gets to answer: they answer at once or never
-    medical_mm: tuple[float, float] = (100.0, 70.0)  # medical-waste label, width × height (mm)
-    industrial_mm: tuple[float, float] = (100.0, 100.0)  # HJ 1276 label: at least 100×100 mm up to 50 L containers
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str | None) -> str | None:
-        from edge.errors import PrinterError
-        from edge.printer import parse_url
-
-        if v is not None:
-            try:
-                parse_url(v)
-            except PrinterError as exc:
-                raise ValueError(str(exc)) from exc
-        return v
-
-    @field_validator("medical_mm", "industrial_mm")
-    @classmethod
-    def _size(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not all(30 <= side <= 300 for side in v):
-            raise ValueError("label size: width and height in mm, each 30-300")
-        return v
-
-    @field_validator("industrial_mm")
-    @classmethod
-    def _hj1276(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if min(v) < 100:
-            raise ValueError("HJ 1276 labels are at least 100×100 mm")
-        return v
-
-
-class WorkflowConfig(_Strict):
-    """The round's rules and the labels the cart prints (edge.workflow.Limits)."""
+class WorkflowConfig(Limits):
+    """The round's rules (``edge.workflow.Limits``, used as they are) and what the cart prints on labels."""
 
     org_name: str = ""  # the institution's name printed on labels (产生单位); empty: the org code
-    round_max_h: float = Field(4.0, gt=0, le=48)  # a round open longer is warned about (routes have fixed times)
-    storage_overdue_h: float = Field(48.0, gt=0)  # handed over longer ago at storage-in = overdue (48 h rule)
-    tolerance_g: int = Field(50, ge=0)  # re-weigh deviation always allowed (g): above a cart scale's division
-    tolerance_pct: int = Field(5, ge=0, le=100)  # ... or this share of the expected weight, if larger
-    max_bag_kg: float = Field(60.0, gt=0, le=1000)  # one bag heavier is refused: cart scales are <= 60 kg
     # Nurses who may confirm with a PIN: person id -> hash from `wastecart edge hash-pin`.
-    pins: dict[str, str] = {}
+    pins: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("pins")
     @classmethod
@@ -205,15 +124,9 @@ class WorkflowConfig(_Strict):
                 raise ValueError(f"{person}: {exc}") from exc
         return v
 
-    def limits(self) -> workflow.Limits:
-        return workflow.Limits(round_max_s=int(self.round_max_h * 3600),
-                               storage_overdue_s=int(self.storage_overdue_h * 3600),
-                               tolerance_g=self.tolerance_g, tolerance_pct=self.tolerance_pct,
-                               max_bag_g=int(self.max_bag_kg * 1000))
-
 
 class ActuatorConfig(_Strict):
-    """The scale slide-out (edge.actuator): none, simulated, or an H-bridge + end stops on GPIO."""
+    """The scale slide-out (edge.devices.actuator): none, simulated, or an H-bridge + end stops on GPIO."""
 
     kind: Literal["none", "sim", "gpio"] = "none"
     forward_pin: int | None = Field(None, ge=0, le=53)  # BCM numbers
@@ -237,7 +150,7 @@ class ActuatorConfig(_Strict):
 
 
 class KioskConfig(_Strict):
-    """The kiosk page the cart serves to its touch screen's Chromium (edge.kiosk)."""
+    """The kiosk page the cart serves to its touch screen's Chromium (edge.kiosk.server)."""
 
     enabled: bool = True
     host: str = "127.0.0.1"  # localhost: the screen is on the cart; nothing else should tap it
@@ -255,9 +168,9 @@ class EdgeConfig(_Strict):
     min_free_mb: int = Field(64, ge=0)
     scale: ScaleConfig = ScaleConfig()
     camera: CameraConfig = CameraConfig()
-    uplink: UplinkConfig = UplinkConfig()
+    uplink: UplinkSettings = UplinkSettings()  # edge.ledger.settings: the uplink takes it as it is
     codes: CodesConfig = CodesConfig()
-    printer: PrinterConfig = PrinterConfig()
+    printer: PrinterSettings = PrinterSettings()
     workflow: WorkflowConfig = WorkflowConfig()
     actuator: ActuatorConfig = ActuatorConfig()
     kiosk: KioskConfig = KioskConfig()
@@ -287,23 +200,4 @@ class EdgeConfig(_Strict):
             raise ValueError(f"uplink.retention_days ({self.uplink.retention_days:g}) must cover at least twice "
                              f"workflow.storage_overdue_h ({self.workflow.storage_overdue_h:g} h): a restarted "
                              "cart would forget bags still on it")
-        return self
-
-    @model_validator(mode="after")
-    def _label_fits(self) -> EdgeConfig:
-        """Lay out the longest label this cart prints now: a label size its text cannot fit would
-        otherwise fail every print on the ward."""
-        if self.printer.url is None:
-            return self
-        from edge import labels
-        from edge.errors import LabelError
-
-        sample = labels.MedicalLabel(
-            code=f"WS1.B.{self.org}.P00000000000.I.AAAAAA.00", org_name=self.workflow.org_name or self.org,
-            department="D" * 12, category="PATHOLOGICAL", weight_g=59_999, produced_at=datetime(2026, 12, 31, 23, 59))
-        try:
-            labels.layout(sample, self.printer.dpi, self.printer.medical_mm)
-        except LabelError as exc:
-            w, h = self.printer.medical_mm
-            raise ValueError(f"printer.medical_mm {w:g}×{h:g} with workflow.org_name: {exc}") from exc
         return self

@@ -1,5 +1,7 @@
 """The cart's error tree.  Third-party errors (serial, sqlite3, paho, OpenCV) are translated at
-the adapter that meets them, with ``raise … from``.
+the adapter that meets them, with ``raise … from``.  Every error carries a message key and its
+parameters (``edge.messages``), never text: ``exc.msg`` is what the workflow and the kiosk take,
+``str(exc)`` the one line ``中文 (English)`` for logs and the command line.
 
     EdgeError                 root: the CLI prints these as one line
      ├── StoreError           the ledger cannot commit (corrupt file, read-only, …)
@@ -10,12 +12,31 @@ the adapter that meets them, with ``raise … from``.
      ├── CodeError            a scanned QR payload that is not ours, damaged or of another org
      ├── UplinkError          broker URL or connection set-up
      ├── LabelError           label content that cannot be laid out or drawn (bad field, no CJK font)
-     └── PrinterError         printer URL, connection, status (no answer, paper out) or language limit
+     ├── PrinterError         printer URL, connection, status (no answer, paper out) or language limit
+     └── SetupError           a setting that names a file or a size that does not work (start-up checks)
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge.messages import Msg
 
 
 class EdgeError(Exception):
-    """Root of the cart's errors."""
+    """Root of the cart's errors: a message key (``edge.messages.CATALOGUE``) and its parameters."""
+
+    def __init__(self, key: str, /, **params: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+    @property
+    def msg(self) -> Msg:
+        return Msg(self.key, self.params)
+
+    def __str__(self) -> str:
+        return self.msg.text.line()
 
 
 class StoreError(EdgeError):
@@ -52,3 +73,7 @@ class LabelError(EdgeError):
 
 class PrinterError(EdgeError):
     """The printer cannot be reached, does not answer, reports a fault, or cannot carry the label."""
+
+
+class SetupError(EdgeError):
+    """A setting that passed validation but does not work here (a key file, a label size); names the key."""

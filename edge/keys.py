@@ -20,9 +20,9 @@ def load_or_create(data_dir: Path) -> Ed25519PrivateKey:
         try:
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         except (ValueError, OSError) as exc:
-            raise EdgeError(f"{path}: not a readable Ed25519 private key ({exc})") from exc
+            raise EdgeError("key.unreadable", path=path, reason=str(exc)) from exc
         if not isinstance(key, Ed25519PrivateKey):
-            raise EdgeError(f"{path}: key is not Ed25519")
+            raise EdgeError("key.not_ed25519", path=path)
         return key
     data_dir.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()

@@ -1,7 +1,8 @@
 """The wire contract between carts and gateways: topics, record envelopes, hashing, signing, acks.
 
-This is the one module the gateway imports from ``edge`` (DESIGN §2), so it depends on the
-standard library and ``cryptography`` only.  Everything here is pure: no I/O beyond reading the
+This is the module the gateway imports from ``edge`` (DESIGN §2), so it depends on the
+standard library and ``cryptography`` only (the domain catalogue, ``edge.catalogue``, checks the
+schema's enums against itself in a test).  Everything here is pure: no I/O beyond reading the
 JSON Schema that ships beside it, no clocks (callers pass times in).
 
 Envelope: ``{schema, id, cart, seq, created_at, clock, type, body, prev_hash, hash, sig}``.
@@ -42,17 +43,6 @@ RECORD_SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/{RECORD}"
 SHARED_RECORD_SUBSCRIPTION = f"$share/gw/{RECORD_SUBSCRIPTION}"
 
 RECORD_TYPES = ("handover", "storage_in", "storage_out", "transfer", "void")
-CLOCK_SOURCES = ("ntp", "gateway", "rtc", "unsynced")
-
-# Medical-waste categories (waste-domain §2): enum -> (Chinese name, HW01 code of the 2021 list).
-CATEGORIES: dict[str, tuple[str, str]] = {
-    "INFECTIOUS": ("感染性废物", "841-001-01"),
-    "SHARPS": ("损伤性废物", "841-002-01"),
-    "PATHOLOGICAL": ("病理性废物", "841-003-01"),
-    "CHEMICAL": ("化学性废物", "841-004-01"),
-    "PHARMACEUTICAL": ("药物性废物", "841-005-01"),
-}
-
 # Ids on the wire ($defs/code): site / cart ids (topic levels), QR fields, package and person ids.
 ID_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 

@@ -17,7 +17,7 @@ from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
 from gateway.forwarder import Forwarder
 from gateway.ingest import Ingest, KeyRing
-from gateway.store import GatewayStore
+from gateway.store import GatewayRepository, SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,13 @@ class GatewayApp:
         except wire.ContractError as exc:
             raise GatewayError(f"cart_keys: {exc}") from exc
         self._changed = threading.Condition()
-        self._store: GatewayStore | None = None
+        self._store: GatewayRepository | None = None
         self._ingest: Ingest | None = None
         self._forwarder: Forwarder | None = None
         self._final: dict[str, int] | None = None
 
     @property
-    def store(self) -> GatewayStore:
+    def store(self) -> GatewayRepository:
         if self._store is None:
             raise GatewayError("gateway is not started")
         return self._store
@@ -46,7 +46,7 @@ class GatewayApp:
     def start(self) -> None:
         log.info("gateway: database %s, platform %s/records, broker %s",
                  self.config.db_path, self.config.platform, self.config.broker)
-        self._store = GatewayStore(self.config.db_path)
+        self._store = SqliteStore(self.config.db_path)
         self._forwarder = Forwarder(self._store, self.config.platform, self.config.forward, self._notify)
         self._ingest = Ingest(self.config, self._store, self._keys, self._on_commit, self._notify)
         self._forwarder.start()  # downstream first: ingest may hand over as soon as it connects
@@ -66,7 +66,7 @@ class GatewayApp:
         log.info("gateway: stopped")
 
     def stats(self) -> dict[str, int]:
-        """Store counts (``GatewayStore.counts``: received, stored, duplicates, quarantined, pending,
+        """Store counts (``Queries.counts``: received, stored, duplicates, quarantined, pending,
         held, forwarding, accepted, dead, redeliveries, alerts) + the threads' counters."""
         if self._store is None:
             return dict(self._final or {})

@@ -1,10 +1,10 @@
 """Forwarder: the gateway's outbox to the platform (idempotency keys, backoff, rate limit, dead letters).
 
-One thread owns the HTTP client.  It wakes when ingest committed (``wake()``) or when the earliest
-retry is due, and for each due record: marks it ``forwarding`` in the store (durably, BEFORE the
-POST), POSTs it to ``{platform}/records`` with ``Idempotency-Key: <id>``, and records the outcome:
-2xx accepted; 408/429/5xx/timeouts/connection errors retried with exponential backoff and full
-jitter; any other 4xx dead-lettered with status and text.
+One ``edge.worker.Worker`` owns the HTTP client.  It wakes when ingest committed (``wake()``) or
+when the earliest retry is due, and for each due record: marks it ``forwarding`` in the store
+(durably, BEFORE the POST), POSTs it to ``{platform}/records`` with ``Idempotency-Key: <id>``,
+and records the outcome: 2xx accepted; 408/429/5xx/timeouts/connection errors retried with
+exponential backoff and full jitter; any other 4xx dead-lettered with status and text.
 
 Exactly once, as far as we can: a real platform may ignore idempotency keys, so a record is only
 sent again when its outcome is unknown: a timeout or connection loss after the request went out,
@@ -17,22 +17,25 @@ Platform-down pacing (a circuit breaker, ``Breaker``): a connection failure or t
 consecutive failure count (full jitter); then one record probes the platform.  So a platform
 outage of hours costs one request per backoff period, not one per due record, and a
 platform that fails a share of requests at random (the odd 503) does not stall the outbox.
+
+The HTTP transport is injectable (``transport=``, an ``httpx.BaseTransport``; default the real
+one): a unit test drives the retry / dead-letter / idempotency path through ``httpx.MockTransport``.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from edge.worker import Worker
 from gateway.config import ForwardConfig
 from gateway.errors import ForwardError
-from gateway.store import GatewayStore, Pending
+from gateway.store import Outbox, Pending
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ def backoff_s(attempt: int, cfg: ForwardConfig, rng: random.Random) -> float:
 
 
 class TokenBucket:
-    """``rate`` tokens per second, burst ``rate`` (at least 1); waits on ``stop`` instead of sleeping."""
+    """``rate`` tokens per second, burst ``rate`` (at least 1); waits with ``wait`` instead of sleeping."""
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._rate = rate
@@ -71,8 +74,9 @@ class TokenBucket:
         self._clock = clock
         self._last = clock()
 
-    def take(self, stop: threading.Event) -> bool:
-        """Take one token; False if ``stop`` was set while waiting for it."""
+    def take(self, wait: Callable[[float], bool]) -> bool:
+        """Take one token; ``wait(s)`` waits up to s seconds and returns True when stopping (then
+        False: no token).  ``Worker.sleep`` or ``threading.Event.wait``."""
         while True:
             now = self._clock()
             self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
@@ -80,7 +84,7 @@ class TokenBucket:
             if self._tokens >= 1:
                 self._tokens -= 1
                 return True
-            if stop.wait((1 - self._tokens) / self._rate):
+            if wait((1 - self._tokens) / self._rate):
                 return False
 
 
@@ -112,11 +116,14 @@ class Breaker:
 
 
 class PlatformClient:
-    """The HTTP boundary: httpx errors and non-2xx answers become ForwardError."""
+    """The HTTP boundary: httpx errors and non-2xx answers become ForwardError.
 
-    def __init__(self, base_url: str, timeout_s: float) -> None:
+    ``transport``: where requests go (None: httpx's real one); ``httpx.MockTransport`` in tests.
+    """
+
+    def __init__(self, base_url: str, timeout_s: float, transport: httpx.BaseTransport | None = None) -> None:
         self._url = f"{base_url}/records"
-        self._http = httpx.Client(timeout=timeout_s)
+        self._http = httpx.Client(timeout=timeout_s, transport=transport)
 
     def post(self, rec: Pending) -> None:
         try:
@@ -140,58 +147,48 @@ class PlatformClient:
 
 
 class Forwarder:
-    """Owns the forwarding thread and its PlatformClient."""
+    """Owns the forwarding worker and its PlatformClient."""
 
-    def __init__(self, store: GatewayStore, platform: str, cfg: ForwardConfig,
-                 on_change: Callable[[], None], rng: random.Random | None = None) -> None:
+    def __init__(self, store: Outbox, platform: str, cfg: ForwardConfig, on_change: Callable[[], None],
+                 rng: random.Random | None = None, transport: httpx.BaseTransport | None = None) -> None:
         self._store = store
         self._cfg = cfg
         self._on_change = on_change
         self._rng = rng or random.Random()
-        self._client = PlatformClient(platform, cfg.timeout_s)
+        self._client = PlatformClient(platform, cfg.timeout_s, transport)
         self._bucket = TokenBucket(cfg.rate_per_s)
         self._breaker = Breaker(cfg, self._rng)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gw-forwarder", daemon=True)
-        self._counters = {"forward_attempts": 0, "forward_retries": 0, "forward_errors": 0, "recovered": 0}
+        # A pass that raised (a store error) is retried after backoff_base_s; stop() waits for an
+        # in-flight request to end: its timeout plus a grace.
+        self._worker = Worker("gw-forwarder", self._run_once, join_s=cfg.timeout_s + STOP_GRACE_S,
+                              retry_s=cfg.backoff_base_s)
+        self._counters = {"forward_attempts": 0, "forward_retries": 0, "recovered": 0}
 
     def start(self) -> None:
-        """Recover what a previous run left in 'forwarding' (outcome unknown), then start the thread."""
+        """Recover what a previous run left in 'forwarding' (outcome unknown), then start the worker."""
         self._counters["recovered"] = self._store.recover_forwarding(time.time())
         if self._counters["recovered"]:
             log.warning("forwarder: %d record(s) were being forwarded when the gateway stopped; "
                         "sending them again (counted as re-deliveries)", self._counters["recovered"])
-        self._thread.start()
+        self._worker.start()
 
     def wake(self) -> None:
         """New records were committed."""
-        self._wake.set()
+        self._worker.wake()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(self._cfg.timeout_s + STOP_GRACE_S)
-            if self._thread.is_alive():
-                log.error("forwarder: thread did not stop in time")
+        self._worker.stop()
         self._client.close()
 
     def stats(self) -> dict[str, int]:
-        return {**self._counters, "breaker_opened": self._breaker.opened,
+        # forward_errors: passes that raised (a store error), logged and counted by the worker's guard
+        return {**self._counters, "forward_errors": self._worker.errors, "breaker_opened": self._breaker.opened,
                 "platform_down": int(self._breaker.wait_s() > 0)}
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()  # before the pass: a commit during the pass wakes the next wait
-            try:
-                self._pass()
-                wait = self._idle_wait()
-            except Exception:  # the one guard of this loop: log, count, retry after a pause
-                self._counters["forward_errors"] += 1
-                log.exception("forwarder: pass failed")
-                wait = self._cfg.backoff_base_s
-            self._wake.wait(wait)
+    def _run_once(self) -> float:
+        """One worker pass: forward what is due, then wait until the next record is due."""
+        self._pass()
+        return self._idle_wait()
 
     def _idle_wait(self) -> float:
         paused = self._breaker.wait_s()
@@ -202,12 +199,12 @@ class Forwarder:
 
     def _pass(self) -> None:
         """Forward everything due now, batch by batch, until done, stopped or the breaker opens."""
-        while not self._stop.is_set():
+        while not self._worker.stopping:
             due = self._store.due_for_forwarding(time.time(), self._cfg.batch)
             if not due:
                 return
             for rec in due:
-                if self._breaker.wait_s() > 0 or not self._bucket.take(self._stop):
+                if self._breaker.wait_s() > 0 or not self._bucket.take(self._worker.sleep):
                     return
                 self._forward(rec)
 

@@ -21,14 +21,14 @@ def register(cli: Cli) -> None:
 
 
 def make(args: argparse.Namespace) -> int:
-    from edge import codes
+    from edge import catalogue, codes
 
     letter = ""
     if args.category is not None:
         if args.kind != "B":
             raise WastecartError("--category is only for bags (--kind B)")
         try:
-            letter = codes.LETTER_OF[codes.category_name(args.category)]
+            letter = catalogue.CATEGORY[codes.category_name(args.category)].letter
         except ValueError as exc:
             raise WastecartError(f"--category: {exc}") from exc
     elif args.kind == "B":

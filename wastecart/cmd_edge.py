@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import logging
 from pathlib import Path
+from typing import Any, TextIO
 
 from wastecart.cli import Cli
 
@@ -24,10 +25,16 @@ def register(cli: Cli) -> None:
     p.add_argument("--printer", help="override printer.url, e.g. tcp://192.168.1.50:9100")
     p.add_argument("--port", type=int, help="override kiosk.port (the kiosk page; 0 = a free port)")
 
-    p = cli.command("edge", "ledger", ledger, "list the records on a cart (id, seq, type, synced)")
+    p = cli.command("edge", "ledger", ledger, "list or export the records on a cart (id, seq, type, synced)")
     p.add_argument("--data", type=Path, required=True, help="the cart's data folder")
-    p.add_argument("--json", action="store_true", help="one JSON object per record, one per line")
-    p.add_argument("--full", action="store_true", help="with --json: include the whole signed record")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="one JSON object per record, one per line")
+    form.add_argument("--csv", action="store_true", help="CSV with a header line, one line per record")
+    p.add_argument("--full", action="store_true",
+                   help="with --json or --csv: also when it was acknowledged and the whole signed record")
+    p.add_argument("--out", type=Path,
+                   help="write to this file instead of stdout (a --csv file starts with a UTF-8 BOM, so "
+                        "spreadsheet programs show the Chinese)")
 
     p = cli.command("edge", "hash-pin", hash_pin, "hash a nurse's PIN for [workflow.pins] (reads the PIN from stdin)")
     p.add_argument("--person", required=True, help="the nurse's person id (as on the badge)")
@@ -62,17 +69,42 @@ def run(args: argparse.Namespace) -> int:
 
 
 def ledger(args: argparse.Namespace) -> int:
-    from edge.store import read_ledger
+    """Reads through a read-only connection (``edge.ledger.export``): safe while the cart runs."""
+    import sys
 
-    rows = read_ledger(args.data)
-    for row in rows:
-        if args.json:
-            keep = row if args.full else {k: row[k] for k in ("id", "seq", "type", "created_at", "synced")}
-            print(json.dumps(keep, ensure_ascii=False))
-        else:
-            print(f"{row['seq']:>7}  {row['id']}  {row['type']:<10} {row['created_at']}  "
-                  f"{'synced' if row['synced'] else 'UNSENT'}")
+    from edge.ledger import export
+    from wastecart.errors import WastecartError
+
+    rows = export.listing(args.data, full=args.full)
+    if args.out is None:
+        _ledger_out(args, rows, sys.stdout)
+        return 0
+    # utf-8-sig: Excel, what a hospital office opens a CSV with, reads UTF-8 only after a BOM.
+    encoding = "utf-8-sig" if args.csv else "utf-8"
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    try:
+        with tmp.open("w", encoding=encoding, newline="") as f:
+            _ledger_out(args, rows, f)
+        tmp.replace(args.out)  # a reader never sees half a file
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise WastecartError(f"{args.out}: cannot write ({exc.strerror or exc})") from exc
+    log.info("%d records written to %s", len(rows), args.out)
     return 0
+
+
+def _ledger_out(args: argparse.Namespace, rows: list[dict[str, Any]], out: TextIO) -> None:
+    from edge.ledger import export
+
+    if args.csv:
+        export.write_csv(rows, out, full=args.full)
+    elif args.json:
+        export.write_json_lines(rows, out)
+    else:
+        for row in rows:
+            out.write(f"{row['seq']:>7}  {row['id']}  {row['type']:<10} {row['created_at']}  "
+                      f"{'synced' if row['synced'] else 'UNSENT'}\n")
 
 
 def keygen(args: argparse.Namespace) -> int:

@@ -34,13 +34,20 @@ def register(cli: Cli) -> None:
 
 
 def fleet(args: argparse.Namespace) -> int:
-    from edge.uplink import UplinkSettings
+    from pydantic import ValidationError
+
+    from edge.ledger.settings import UplinkSettings
     from wastecart.fleet import Fleet, progress_stream
 
     if args.carts < 1 or args.records < 0 or not 1 <= args.carts <= 999:
         raise WastecartError("--carts must be 1..999 and --records >= 0")
-    given = {"window": args.window, "max_unacked": args.max_unacked, "drain_rate": args.drain_rate}
-    settings = UplinkSettings(resend_after_s=args.resend_after, **{k: v for k, v in given.items() if v is not None})
+    given = {"window": args.window, "max_unacked": args.max_unacked, "drain_rate": args.drain_rate,
+             "resend_after_s": args.resend_after}
+    try:
+        settings = UplinkSettings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:  # the cart's own bounds: --window 0 is refused, not clamped
+        raise WastecartError("; ".join(f"--{str(e['loc'][0]).removesuffix('_s').replace('_', '-')}: {e['msg']}"
+                                       for e in exc.errors())) from exc
     f = Fleet(broker=args.broker, data=args.data, carts=args.carts, records=args.records, rate=args.rate,
               org=args.org, settings=settings, min_free_mb=args.min_free_mb)
     for sig in (signal.SIGINT, signal.SIGTERM):

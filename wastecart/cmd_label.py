@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 from wastecart.errors import WastecartError
 
 if TYPE_CHECKING:
+    from edge.devices.printer import PrinterSettings
     from edge.labels import Label
     from wastecart.cli import Cli
 
-LANGUAGES = ("tspl", "zpl", "escpos")  # edge.printer.LANGUAGES, repeated so --help needs no import
+LANGUAGES = ("tspl", "zpl", "escpos")  # edge.devices.printer.LANGUAGES, repeated so --help needs no import
 INDUSTRIAL_REQUIRED = ("waste_name", "hw_class", "waste_code", "uscc")
 
 
@@ -100,14 +101,14 @@ def _when(args: argparse.Namespace) -> datetime:
 
 
 def _payload(args: argparse.Namespace) -> str:
-    from edge import codes
+    from edge import catalogue, codes
     from edge.labels import parse_category
 
     if args.payload:
         return str(args.payload)
     if not (args.org and args.bag and args.category):
         raise WastecartError("give --payload TEXT, or --org, --bag and --category to build a bag code")
-    letter = {v: k for k, v in codes.CATEGORY_LETTERS.items()}[parse_category(args.category)]
+    letter = catalogue.CATEGORY[parse_category(args.category)].letter
     return codes.encode(codes.Code("B", args.org, args.bag, letter))
 
 
@@ -133,7 +134,8 @@ def build_label(args: argparse.Namespace) -> Label:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from edge import labels, printer
+    from edge import labels
+    from edge.devices import printer
 
     lay = labels.layout(build_label(args), args.dpi, _size(args))
     if args.language is None:
@@ -153,23 +155,9 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _print(args: argparse.Namespace) -> int:
-    from edge.printer import Printer
+    from edge.devices.printer import Printer
 
-    if args.config is not None:
-        from edge.config import EdgeConfig
-        from wastecart import config
-
-        cfg = config.load(EdgeConfig, args.config, {
-            "printer.url": args.printer, "printer.language": args.language, "printer.cjk": args.cjk,
-            "printer.dpi": args.dpi, "printer.timeout_s": args.timeout,
-            "printer.status": False if args.no_status else None,
-        })
-        device = Printer.from_config(cfg.printer)
-    elif args.printer is None:
-        raise WastecartError("give --printer URL (or --config with a [printer] url)")
-    else:
-        device = Printer(args.printer, args.language or "tspl", args.dpi or 203, args.cjk, not args.no_status,
-                         args.timeout or 1.0)
+    device = Printer(_printer_settings(args))
     label = build_label(args)
     size = _size(args)
     if size is not None:
@@ -181,3 +169,30 @@ def _print(args: argparse.Namespace) -> int:
     else:
         print(result)
     return 0
+
+
+# PrinterSettings field -> the flag that sets it, to name the flag in an error
+FLAGS = {"url": "--printer", "language": "--language", "cjk": "--cjk", "dpi": "--dpi", "timeout_s": "--timeout"}
+
+
+def _printer_settings(args: argparse.Namespace) -> PrinterSettings:
+    """The ``[printer]`` settings of ``--config`` with the flags on top, or the flags alone."""
+    from pydantic import ValidationError
+
+    from edge.devices.printer import PrinterSettings
+
+    flags = {"url": args.printer, "language": args.language, "cjk": args.cjk, "dpi": args.dpi,
+             "timeout_s": args.timeout, "status": False if args.no_status else None}
+    if args.config is not None:
+        from edge.config import EdgeConfig
+        from wastecart import config
+
+        return config.load(EdgeConfig, args.config, {f"printer.{k}": v for k, v in flags.items()}).printer
+    if args.printer is None:
+        raise WastecartError("give --printer URL (or --config with a [printer] url)")
+    try:
+        return PrinterSettings.model_validate({k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:
+        raise WastecartError("; ".join(f"{FLAGS.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}"
+                                       for e in exc.errors())) from exc
+

@@ -50,7 +50,7 @@ def _images(paths: list[Path]) -> list[Path]:
 def scan(args: argparse.Namespace) -> int:
     import cv2
 
-    from edge.scanner import Decoder, load_libraries
+    from edge.devices.scanner import Decoder, load_libraries
 
     book = CodeBook()
     if args.config:
@@ -61,7 +61,7 @@ def scan(args: argparse.Namespace) -> int:
         book = cfg.codes.book(cfg.org)
     images = _images(args.image)
     load_libraries()  # not counted in the first image's ms
-    decode = Decoder()  # the cart's pipeline and policy (edge/scanner.py), one per run like the camera's
+    decode = Decoder()  # the cart's pipeline and policy (edge/devices/scanner.py), one per run like the camera's
     for path in images:
         gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         found: list[str] = []

@@ -1,6 +1,6 @@
 """``wastecart scale read`` and ``wastecart sim scale``: a serial scale and its simulator on a pty.
 
-Heavy imports happen in the handlers.  ``edge.scales`` is imported here only for its protocol registry;
+Heavy imports happen in the handlers.  ``edge.devices.scales`` is imported here only for its protocol registry;
 it imports pyserial lazily, so ``wastecart --help`` stays fast.
 """
 
@@ -16,12 +16,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from edge.scales import PROTOCOLS
+from edge.devices.scales import PROTOCOLS
 from sim_devices.scales import SIMS  # stdlib only: cheap, and the sim's --protocol choices
 
 if TYPE_CHECKING:
-    from edge.scales import Reading
-    from edge.scales.detect import Detection
+    from edge.devices.scales import Reading
+    from edge.devices.scales.detect import Detection
     from sim_devices.scales import VirtualScale
     from wastecart.cli import Cli
 
@@ -85,11 +85,11 @@ def _error_line(reading: Reading) -> dict[str, Any]:
 
 def _read(args: argparse.Namespace) -> int:
     """Print readings until ``--count``; exit 1 when ``--timeout`` passes without a frame."""
+    from edge.devices.scales import ScaleReader
     from edge.errors import ScaleError
-    from edge.scales import ScaleReader
 
     if not getattr(args, "verbose", False):  # our own lines report port errors; the log would repeat them
-        logging.getLogger("edge.scales").setLevel(logging.ERROR)
+        logging.getLogger("edge.devices.scales").setLevel(logging.ERROR)
     protocol, baud = args.protocol, args.baud
     if protocol == "auto":
         detection = _detect(args)
@@ -131,7 +131,9 @@ def _read(args: argparse.Namespace) -> int:
                 up = was_up = True
             elif item == "disconnected":
                 if not was_up:  # the port never opened: a user error (path, permissions), say so once
-                    raise ScaleError(reader.last_error or f"cannot open scale port {args.port!r}")
+                    failure = reader.last_failure
+                    raise ScaleError(failure.key, **failure.params) if failure else ScaleError(
+                        "scale.port_not_open", url=args.port)
                 if up:  # report the loss once, not every failed reconnect
                     _emit({"error": f"disconnected: {reader.last_error}"}, args.json)
                 up = False
@@ -142,7 +144,7 @@ def _read(args: argparse.Namespace) -> int:
 
 def _detect(args: argparse.Namespace) -> Detection:
     """Run auto-detection; say what was found and how sure (stdout JSON line with --json, else stderr)."""
-    from edge.scales.detect import BAUDS, detect
+    from edge.devices.scales.detect import BAUDS, detect
 
     def step(text: str) -> None:
         if getattr(args, "verbose", False):

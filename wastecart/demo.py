@@ -26,7 +26,8 @@ from typing import Any, TextIO
 
 from edge import codes, wire
 from edge.app import EdgeApp
-from edge.config import ActuatorConfig, CameraConfig, EdgeConfig, KioskConfig, PrinterConfig, ScaleConfig
+from edge.config import ActuatorConfig, CameraConfig, EdgeConfig, KioskConfig, ScaleConfig
+from edge.devices.printer.settings import PrinterSettings
 from edge.errors import CodeError
 from edge.workflow import State, Step
 from gateway.app import GatewayApp
@@ -81,7 +82,7 @@ class Demo:
             org=ORG, cart=CART, data=self._dir("cart"), broker=self.broker_url,
             scale=ScaleConfig(port=self.scale.path, protocol="toledo"),
             camera=CameraConfig(url=self.camera.url, fps=20.0, repeat_s=0.0),
-            printer=PrinterConfig(url=self.printer.tcp_url, language="tspl"),
+            printer=PrinterSettings(url=self.printer.tcp_url, language="tspl"),
             actuator=ActuatorConfig(kind="sim", travel_s=0.2),
             kiosk=KioskConfig(port=self.kiosk_port if _port_free(self.kiosk_port) else 0),
         )
@@ -150,9 +151,9 @@ class Demo:
             self.scale.set_load(grams, settle_s=0.3, noise_g=25)
             self._wait(f"bag {i + 1} settles at {grams} g", partial(_settled_at, grams))
             if i == self.bags_per_round - 1:  # a bag without a label: tap its category, print one
-                self.cart.act("choose:INFECTIOUS", None)
+                self.cart.agent.act("choose:INFECTIOUS", None)
                 self._wait("category chosen", lambda s: s.pending is not None)
-                self.cart.act("print_label", None)
+                self.cart.agent.act("print_label", None)
                 self._wait(f"bag {i + 1} label printed", partial(_lines_are, i + 1))
             else:
                 self._show("B", f"B{n:04d}{i + 1:02d}", letter)

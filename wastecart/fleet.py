@@ -1,6 +1,6 @@
 """``wastecart sim fleet``: N carts committing M handovers each through the real ledger and uplink.
 
-No hardware: each cart is an ``edge.store.Ledger`` in ``DIR/<cart>/`` and an ``edge.uplink.Uplink``
+No hardware: each cart is an ``edge.ledger.store.Ledger`` in ``DIR/<cart>/`` and an ``edge.ledger.uplink.Uplink``
 — the exact code of a cart agent below the workflow.  Killed (even with SIGKILL) and started again
 on the same DIR it carries on from each ledger's head, so fault tests can kill it at random and
 then check that every committed record arrived exactly once.  Each cart's public key is written
@@ -21,8 +21,9 @@ from typing import Any, TextIO
 
 from edge import keys, wire, workflow
 from edge.errors import DiskFullError, StoreError
-from edge.store import Ledger
-from edge.uplink import Uplink, UplinkSettings
+from edge.ledger.settings import UplinkSettings
+from edge.ledger.store import Ledger
+from edge.ledger.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,11 @@ def handover_body(cart: str, org: str, n: int, at: datetime) -> dict[str, Any]:
     weigh = {"gross_g": grams, "tare_g": 0, "net_g": grams, "stable": True, "protocol": "toledo",
              "raw": "\x02;0  1200     0\r"}
     state = workflow.State(
-        org=org, cart=cart, step=workflow.Step.STOP, collector="COL-0001", round_id=wire.uuid7(),
-        department=f"D{n % 12 + 1:02d}",
-        lines=tuple(workflow.Line(f"{cart}-{n:06d}-{i}", cat, grams, weigh)
-                    for i, cat in enumerate(("INFECTIOUS", "INFECTIOUS", "SHARPS"))))
+        org=org, cart=cart, step=workflow.Step.STOP,
+        round=workflow.Round(collector="COL-0001", id=wire.uuid7(), started_at=at),
+        visit=workflow.Stop(department=f"D{n % 12 + 1:02d}",
+                            lines=tuple(workflow.Line(f"{cart}-{n:06d}-{i}", cat, grams, weigh)
+                                        for i, cat in enumerate(("INFECTIOUS", "INFECTIOUS", "SHARPS")))))
     return workflow.handover_body(state, nurse="NUR-0001", at=at)
 
 

@@ -14,7 +14,6 @@ import json
 import multiprocessing as mp
 import os
 import queue
-import sqlite3
 import tempfile
 import threading
 import time
@@ -27,8 +26,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import wire
-from edge.store import Ledger
-from edge.uplink import Uplink, UplinkSettings
+from edge.ledger.export import open_read_only
+from edge.ledger.settings import UplinkSettings
+from edge.ledger.store import Ledger
+from edge.ledger.uplink import Uplink
+from edge.mqtt import tcp_nodelay
 from wastecart.broker import PrivateBroker
 from wastecart.fleet import handover_body
 
@@ -82,7 +84,7 @@ def fill_backlog(folder: Path, n: int) -> Ledger:
 def _client(broker: PrivateBroker, name: str) -> mqtt.Client:
     host, port, _ = wire.broker_address(broker.url)
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name)
-    c.on_socket_open = wire.tcp_nodelay
+    c.on_socket_open = tcp_nodelay
     c.max_inflight_messages_set(100)
     c.connect(host, port)
     c.loop_start()
@@ -122,7 +124,7 @@ def _responder(broker_url: str, cart: str, ready: Any, stop: Any) -> None:
     seen: queue.Queue[int] = queue.Queue()
     host, port, _ = wire.broker_address(broker_url)
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-acker")
-    c.on_socket_open = wire.tcp_nodelay
+    c.on_socket_open = tcp_nodelay
     c.on_subscribe = lambda *_: ready.set()
     c.on_message = lambda _c, _u, m: seen.put(json.loads(m.payload)["seq"])
     c.connect(host, port)
@@ -171,9 +173,9 @@ def run() -> dict[str, Any]:
         fsyncs = fsync_rate(root)
         commits = commit_rate(root)
         ledger = fill_backlog(root / "drain", BACKLOG)
-        db = sqlite3.connect(ledger.path)
-        payloads = [env.encode() for (env,) in db.execute("SELECT envelope FROM records ORDER BY seq")]
-        db.close()
+        with open_read_only(ledger.path.parent) as db:
+            payloads = [r["envelope"].encode() for r in db.table("records").rows_where(select="envelope",
+                                                                                        order_by="seq")]
         with PrivateBroker() as broker:
             bare = bare_paho_rate(broker, payloads)
             drain = drain_rate(broker, ledger)

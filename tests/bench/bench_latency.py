@@ -23,8 +23,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import keys, wire
-from edge.store import Ledger
-from edge.uplink import Uplink, UplinkSettings
+from edge.ledger.export import open_read_only
+from edge.ledger.settings import UplinkSettings
+from edge.ledger.store import Ledger
+from edge.ledger.uplink import Uplink
 from tests.procs import spawn, stop
 from wastecart.broker import PrivateBroker
 from wastecart.fleet import handover_body
@@ -128,13 +130,8 @@ def commit_to_platform(broker: PrivateBroker, root: Path) -> dict[str, float]:
 
 
 def _commit_ns(ledger: Ledger) -> dict[str, int]:
-    import sqlite3
-
-    db = sqlite3.connect(ledger.path)
-    try:
-        return dict(db.execute("SELECT id, committed_ns FROM records"))
-    finally:
-        db.close()
+    with open_read_only(ledger.path.parent) as db:
+        return {r["id"]: r["committed_ns"] for r in db.table("records").rows_where(select="id, committed_ns")}
 
 
 def run() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""QR decoding: our pipeline (``edge.scanner.Decoder``) next to zxing-cpp alone and pyzbar alone.
+"""QR decoding: our pipeline (``edge.devices.scanner.Decoder``) next to zxing-cpp alone and pyzbar alone.
 
 Two sets, one run: the real photos of ``../shared/datasets/qr-real`` (179 images, six folders;
 skipped with a note if absent) and the seeded synthetic set of ``tests/qrgen.py`` (640×480 camera
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.scanner import Decoder, Policy
+from edge.devices.scanner import Decoder, Policy
 from tests import qrgen
 
 REPS = 5  # passes over a set; a frame's fastest time counts (scheduling noise only adds)

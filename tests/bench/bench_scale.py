@@ -17,9 +17,9 @@ import statistics
 import time
 from typing import Any
 
-from edge.scales import PROTOCOLS, Reading, ScaleReader
-from edge.scales.detect import harmless_request
-from edge.scales.stability import StabilitySettings
+from edge.devices.scales import PROTOCOLS, Reading, ScaleReader
+from edge.devices.scales.detect import harmless_request
+from edge.devices.scales.stability import StabilitySettings
 from sim_devices.scales import SIMS, ScaleState, VirtualScale
 
 N_FRAMES = 10_000

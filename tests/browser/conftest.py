@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from edge.kiosk import KioskServer
+from edge.kiosk.server import KioskServer
 from tests.browser.screens import IDLE, ScriptedSource
 
 ARTIFACTS = Path(os.environ.get("WASTECART_BROWSER_ARTIFACTS") or Path(__file__).parent / "artifacts")

@@ -1,5 +1,6 @@
-"""Screen models written by hand to the kiosk contract (``edge/kiosk.py`` docstring), and a source
-that serves them: the page is tested against the real server without the cart agent behind it.
+"""Screen models written by hand to the kiosk contract (``edge/kiosk/contract.py``; each one checked
+against the workflow's ``ScreenModel`` and the catalogue by ``tests/unit/test_kiosk_contract.py``), and a
+source that serves them: the page is tested against the real server without the cart agent behind it.
 
 ``ScriptedSource`` behaves like the agent where the page can tell: it refuses an action id that the
 current screen does not offer (``KioskError`` → 400), records what was posted, and bumps a version
@@ -12,7 +13,7 @@ import copy
 import threading
 from typing import Any
 
-from edge.kiosk import Changes, KioskError
+from edge.kiosk.contract import Changes, KioskError
 
 Model = dict[str, Any]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from edge.kiosk import STATIC_DIR, KioskServer
+from edge.kiosk.server import STATIC_DIR, KioskServer
 from tests.browser.conftest import KioskPage
 from tests.browser.expect import expect
 from tests.browser.screens import (

@@ -33,10 +33,10 @@ from edge.config import (
     CameraConfig,
     EdgeConfig,
     KioskConfig,
-    PrinterConfig,
     ScaleConfig,
     WorkflowConfig,
 )
+from edge.devices.printer.settings import PrinterSettings
 from sim_devices.camera import SimCamera
 from sim_devices.printer import SimPrinter
 from sim_devices.scales import VirtualScale
@@ -88,7 +88,7 @@ def cart(tmp_path: Path, broker: PrivateBroker) -> Iterator[Cart]:
             org=ORG, cart=CART, data=tmp_path / "cart", broker=broker.url,
             scale=ScaleConfig(port=scale.path, protocol="toledo"),
             camera=CameraConfig(url=camera.url, fps=20.0, repeat_s=0.0),
-            printer=PrinterConfig(url=printer.tcp_url, language="tspl"),
+            printer=PrinterSettings(url=printer.tcp_url, language="tspl"),
             actuator=ActuatorConfig(kind="sim", travel_s=0.1),
             kiosk=KioskConfig(port=0),
             workflow=WorkflowConfig(pins={NURSE: pins.hash_pin(NURSE_PIN)}),

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edge.errors import StoreError
-from edge.store import read_ledger
+from edge.ledger.export import open_read_only, read_ledger
 from gateway.errors import GatewayError
 from gateway.store import read_summary
 from wastecart.broker import PrivateBroker
@@ -430,6 +430,11 @@ class Stack:
     def ledger(self, cart: str) -> list[dict[str, Any]]:
         return read_ledger(self.fleet_dir / cart)
 
+    def ledger_count(self, cart: str) -> int:
+        """Records committed in ``cart``'s ledger (read-only, one COUNT; safe while the fleet runs)."""
+        with open_read_only(self.fleet_dir / cart) as db:
+            return db.table("records").count
+
     def summary(self) -> dict[str, Any]:
         """The gateway's ``read_summary(data)`` (read-only; safe while it runs)."""
         return read_summary(self.gateway_dir)
@@ -467,7 +472,7 @@ class Stack:
     def wait_ledger_rows(self, cart: str, n: int, timeout: float = 30.0) -> int:
         """Until ``cart``'s ledger holds at least ``n`` committed records."""
         def probe() -> int | None:
-            have = len(self.ledger(cart))
+            have = self.ledger_count(cart)
             return have if have >= n else None
         have = poll_until(f"{n} records in {cart}'s ledger", probe, timeout, on_timeout=self.diagnostics)
         self.note(f"{cart} ledger holds {have} records")

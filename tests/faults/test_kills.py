@@ -61,7 +61,7 @@ def test_cart_killed_many_times(make_stack: Callable[..., Stack]) -> None:
             stack.restart("fleet")
     finally:
         timer.cancel()
-    committed = sum(len(stack.ledger(cart)) for cart in stack.carts)
+    committed = sum(stack.ledger_count(cart) for cart in stack.carts)
     stack.note(f"{kills} kills done, {finished_early} run(s) finished before their kill, {committed} committed")
     print(f"chaos: {kills} SIGKILLs of the fleet, seed {seed}, {finished_early} run(s) finished early, "
           f"{committed} of {3 * CHAOS_RECORDS} records committed during the kills at {CHAOS_RATE}/s")

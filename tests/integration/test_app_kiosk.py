@@ -124,8 +124,8 @@ def test_restarted_cart_still_refuses_a_bag_it_already_carries(cart: Cart) -> No
 
 def test_printing_without_a_printer_says_so_and_keeps_the_bag_pending(cart: Cart) -> None:
     _weighing_at(cart, "D01", 700)
-    cart.app.act("choose:SHARPS", None)
+    cart.app.agent.act("choose:SHARPS", None)
     cart.wait("chosen", lambda s: s.pending is not None)
-    cart.app.act("print_label", None)
+    cart.app.agent.act("print_label", None)
     cart.wait("print failed", lambda s: "打印机" in s.error)
     assert not cart.app.state.lines

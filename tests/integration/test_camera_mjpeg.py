@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import zxingcpp
 
-from edge.camera import State, StreamCamera, open_camera
+from edge.devices.camera import State, StreamCamera, open_camera
 from sim_devices.camera import MjpegCamera
 from tests.procs import running
 

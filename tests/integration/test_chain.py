@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from edge import wire
-from edge.store import read_ledger
+from edge.ledger.export import read_ledger
 from wastecart.broker import PrivateBroker
 from wastecart.demo import Demo
 

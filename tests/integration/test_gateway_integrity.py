@@ -27,7 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge import wire
 from gateway.app import GatewayApp
 from gateway.config import ForwardConfig, IngestConfig
-from gateway.store import GatewayStore, Incoming, read_summary
+from gateway.store import Incoming, SqliteStore, read_summary
 from sim_devices.platform import SimPlatform
 from tests.integration.test_gateway import SITE, WAIT_S, Cart, Publisher, gateway_config, unique
 from wastecart.broker import PrivateBroker
@@ -224,7 +224,7 @@ def test_a_gateway_killed_between_post_and_answer_resends_and_counts(tmp_path: P
     cart = Cart(unique("CART"))
     env = cart.record(1)
     data = tmp_path / "gw"
-    store = GatewayStore(data / "gateway.sqlite")
+    store = SqliteStore(data / "gateway.sqlite")
     store.store_batch([Incoming(env["id"], SITE, cart.cart, 1, "handover", env["created_at"], env["hash"],
                                 wire.encode(env).decode(), wire.topic(SITE, cart.cart, wire.RECORD), b"",
                                 env["prev_hash"])], time.time())

@@ -29,7 +29,7 @@ def wastecart(*args: str) -> subprocess.CompletedProcess[str]:
 def scan(path: Path) -> list[str]:
     import cv2
 
-    from edge.scanner import Decoder
+    from edge.devices.scanner import Decoder
 
     gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     assert gray is not None
@@ -112,11 +112,14 @@ def test_bad_printer_in_the_config_names_the_key(tmp_path: Path) -> None:
 def test_paper_out_and_refused_are_one_line(sim: SimPrinter) -> None:
     sim.set_state("paper_out")
     proc = wastecart("label", "print", "--printer", sim.tcp_url, "--payload", BAG)
-    assert (proc.returncode, proc.stderr) == (2, f"wastecart: error: 打印机缺纸 (paper out) — {sim.tcp_url}\n")
+    url = sim.tcp_url
+    assert (proc.returncode, proc.stderr) == (
+        2, f"wastecart: error: 打印机缺纸 — 打印机 {url} (paper out — printer {url})\n")
     sim.set_state("offline")
     proc = wastecart("label", "print", "--printer", sim.tcp_url, "--payload", BAG)
     assert (proc.returncode, proc.stderr) == (
-        2, f"wastecart: error: 无法连接打印机 {sim.tcp_url} (connection refused)\n")
+        2, f"wastecart: error: 无法连接打印机 {url}：连接被拒绝 (cannot connect to printer {url}: "
+           "connection refused)\n")
     assert sim.jobs() == []
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from edge import codes
+from edge.devices.printer import Printer, PrinterSettings
 from edge.errors import PrinterError
 from edge.labels import HazardousLabel, Label, MedicalLabel
-from edge.printer import Printer
 from sim_devices.printer import SimPrinter
 
 BAG = codes.encode(codes.Code("B", "H330100001", "B00010203", "I"))
@@ -29,6 +29,10 @@ INDUSTRIAL = HazardousLabel(
 MODES = [(lang, cjk) for lang in ("tspl", "zpl", "escpos") for cjk in ("font", "bitmap")]
 
 
+def at(url: str, language: str = "tspl", cjk: str | None = None) -> Printer:
+    return Printer(PrinterSettings.model_validate({"url": url, "language": language, "cjk": cjk}))
+
+
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[SimPrinter]:
     with SimPrinter(tmp_path / "jobs", pty=True) as printer:
@@ -38,7 +42,7 @@ def sim(tmp_path: Path) -> Iterator[SimPrinter]:
 def scanned(job: dict[str, Any]) -> list[str]:
     import cv2
 
-    from edge.scanner import Decoder
+    from edge.devices.scanner import Decoder
 
     gray = cv2.imread(job["png"], cv2.IMREAD_GRAYSCALE)
     assert gray is not None, job
@@ -46,7 +50,7 @@ def scanned(job: dict[str, Any]) -> list[str]:
 
 
 def print_and_scan(sim: SimPrinter, url: str, label: Label, lang: str, cjk: str) -> dict[str, Any]:
-    result = Printer(url, lang, cjk=cjk).print_label(label)
+    result = at(url, lang, cjk=cjk).print_label(label)
     assert (result.language, result.cjk, result.copies) == (lang, cjk, 1)
     (job,) = sim.wait_jobs(1)
     assert job["language"] == lang
@@ -81,7 +85,7 @@ def test_label_round_trips_over_the_pty(sim: SimPrinter) -> None:
 
 
 def test_copies_are_separate_jobs(sim: SimPrinter) -> None:
-    Printer(sim.tcp_url, "zpl").print_label(MEDICAL, copies=3)
+    at(sim.tcp_url, "zpl").print_label(MEDICAL, copies=3)
     jobs = sim.wait_jobs(3)
     assert [j["qr"] for j in jobs] == [[MEDICAL.code]] * 3
 
@@ -89,10 +93,10 @@ def test_copies_are_separate_jobs(sim: SimPrinter) -> None:
 @pytest.mark.parametrize("lang", ["tspl", "zpl", "escpos"])
 def test_paper_out_is_reported_in_chinese_and_prints_nothing(sim: SimPrinter, lang: str) -> None:
     sim.set_state("paper_out")
-    with pytest.raises(PrinterError, match=r"^打印机缺纸 \(paper out\) — tcp://"):
-        Printer(sim.tcp_url, lang).print_label(MEDICAL)
+    with pytest.raises(PrinterError, match=r"^打印机缺纸 — 打印机 tcp://.* \(paper out — printer tcp://"):
+        at(sim.tcp_url, lang).print_label(MEDICAL)
     sim.set_state("ok")
-    Printer(sim.tcp_url, lang).print_label(MEDICAL)  # the next label prints: the first was never sent
+    at(sim.tcp_url, lang).print_label(MEDICAL)  # the next label prints: the first was never sent
     (job,) = sim.wait_jobs(1)
     assert sim.dropped == 0 and job["qr"] == [MEDICAL.code]
 
@@ -100,6 +104,7 @@ def test_paper_out_is_reported_in_chinese_and_prints_nothing(sim: SimPrinter, la
 def test_offline_printer_is_refused_in_one_line(sim: SimPrinter) -> None:
     url = sim.tcp_url
     sim.set_state("offline")
-    with pytest.raises(PrinterError, match=rf"^无法连接打印机 {url} \(connection refused\)$"):
-        Printer(url).print_label(MEDICAL)
+    with pytest.raises(PrinterError, match=rf"^无法连接打印机 {url}：连接被拒绝 \(cannot connect to printer {url}: "
+                                           rf"connection refused\)$"):
+        at(url).print_label(MEDICAL)
     assert sim.jobs() == []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.scanner import Decoder
+from edge.devices.scanner import Decoder
 from tests import qrgen
 from tests.bench.bench_qr import zxing_alone
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from edge.devices.scales import PROTOCOLS, Reading, ScaleReader
 from edge.errors import ScaleError
-from edge.scales import PROTOCOLS, Reading, ScaleReader
 from sim_devices.scales import SIMS, VirtualScale
 from sim_devices.scales.script import ScriptError, parse_script, play
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from serial import Serial
 
-from edge.scales import Reading, ScaleReader, open_port
-from edge.scales.mtsics import MtSicsParser
+from edge.devices.scales import Reading, ScaleReader, open_port
+from edge.devices.scales.mtsics import MtSicsParser
 from sim_devices.scales import VirtualScale
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.scales import Reading, ScaleReader
+from edge.devices.scales import Reading, ScaleReader
 from sim_devices.scales import ScaleState, VirtualScale
 from sim_devices.scales.yaohua import Tf1Sim
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.scales import Reading, ScaleReader
+from edge.devices.scales import Reading, ScaleReader
 from sim_devices.scales import VirtualScale
 
 ROOT = Path(__file__).resolve().parents[2]

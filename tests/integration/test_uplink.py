@@ -16,8 +16,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import wire
-from edge.store import Ledger
-from edge.uplink import Uplink, UplinkSettings
+from edge.ledger.settings import UplinkSettings
+from edge.ledger.store import Ledger
+from edge.ledger.uplink import Uplink
 from wastecart.broker import PrivateBroker
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)

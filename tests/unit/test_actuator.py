@@ -11,17 +11,18 @@ import threading
 import pytest
 from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped]
 
-from edge.actuator import Actuator, GpioDrive, SimDrive
+from edge.devices.actuator import Actuator, GpioDrive, SimDrive
+from edge.messages import NO_MSG, Msg
 
 
 class States:
     """Collects state changes; ``wait_for(state)`` blocks on a condition (no sleep polling)."""
 
     def __init__(self) -> None:
-        self.seen: list[tuple[str, str]] = []
+        self.seen: list[tuple[str, Msg]] = []
         self._cond = threading.Condition()
 
-    def __call__(self, state: str, reason: str) -> None:
+    def __call__(self, state: str, reason: Msg) -> None:
         with self._cond:
             self.seen.append((state, reason))
             self._cond.notify_all()
@@ -55,7 +56,7 @@ def test_jammed_slide_becomes_a_fault_with_a_reason_and_recovers() -> None:
     drive.jam(False)
     act.retract()  # the operator clears the jam; the next command moves it again
     assert states.wait_for("retracted")
-    assert act.reason == ""
+    assert act.reason == NO_MSG
     act.close()
 
 

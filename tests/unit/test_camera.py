@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from edge.camera import CaptureSpec, FolderCamera, State, StreamCamera, Watchdog, open_camera, parse_stream_url, redact
+from edge.devices.camera import (
+    CaptureSpec,
+    FolderCamera,
+    State,
+    StreamCamera,
+    Watchdog,
+    open_camera,
+    parse_stream_url,
+    redact,
+)
 from edge.errors import CameraError
 
 

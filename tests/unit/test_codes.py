@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from edge import codes
+from edge import catalogue, codes, messages
 from edge.errors import CodeError
 
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -24,6 +24,11 @@ def reason(book: codes.CodeBook, text: str) -> str:
     with pytest.raises(CodeError) as info:
         book.decode(text)
     return str(info.value)
+
+
+def said(key: str) -> str:
+    """The line a refusal with message key ``key`` reads as (what ``reason`` returns)."""
+    return str(CodeError(key))
 
 
 @given(st.sampled_from("SDRV"), field, field)
@@ -52,7 +57,7 @@ def test_signed_round_trip(kind: str, org: str, ident: str, key: bytes, require:
 UNSIGNED = codes.encode(codes.Code("B", ORG, "B000101", "I"))
 SIGNED = codes.encode(codes.Code("B", ORG, "B000101", "I"), KEY)
 CASES = [(UNSIGNED, codes.CodeBook()), (SIGNED, codes.CodeBook(ORG, key=KEY, require_mac=True))]
-DAMAGE = {codes.DAMAGED, codes.NOT_OURS}  # never "forged" or another reason: damage is damage
+DAMAGE = {said(codes.DAMAGED), said(codes.NOT_OURS)}  # never "forged" or another reason: damage is damage
 
 
 @pytest.mark.parametrize(("text", "book"), CASES, ids=["unsigned", "signed"])
@@ -84,14 +89,14 @@ def test_every_single_change_of_the_mac_is_a_forgery() -> None:
     for i in range(codes.MAC_CHARS):
         for char in ALNUM:
             if char != mac[i]:
-                assert reason(book, resealed(SIGNED, mac[:i] + char + mac[i + 1:])) == codes.FORGED
+                assert reason(book, resealed(SIGNED, mac[:i] + char + mac[i + 1:])) == said(codes.FORGED)
 
 
 @given(keys, field)
 def test_a_code_signed_with_another_key_is_forged(other: bytes, ident: str) -> None:
     assume(other != KEY)
     text = codes.encode(codes.Code("S", ORG, ident), other)
-    assert reason(codes.CodeBook(ORG, key=KEY), text) == codes.FORGED
+    assert reason(codes.CodeBook(ORG, key=KEY), text) == said(codes.FORGED)
 
 
 def test_refusal_reasons_are_clear_and_distinct() -> None:
@@ -108,9 +113,29 @@ def test_refusal_reasons_are_clear_and_distinct() -> None:
     assert book.decode(unsigned) == codes.Code("S", ORG, "N1")  # require_mac off: old labels still work
     assert reason(strict, unsigned).startswith("缺少防伪码")
     assert reason(book, codes.encode(codes.Code("B", ORG, "B1", ""), KEY)).startswith("袋标签缺少废物类别")
-    assert reason(book, resealed(good, "ABC")) == codes.BAD_FIELD  # a MAC of the wrong length
+    assert reason(book, resealed(good, "ABC")) == said(codes.BAD_FIELD)  # a MAC of the wrong length
     for text in ("WC1.X.H1.N1", "WS1.S.H1.N1"):  # unknown kind; signed without a MAC field
-        assert reason(book, f"{text}.{codes.check_chars(text)}") in (codes.BAD_FIELD, codes.NOT_OURS)
+        assert reason(book, f"{text}.{codes.check_chars(text)}") in (said(codes.BAD_FIELD), said(codes.NOT_OURS))
+
+
+def test_refusals_carry_a_message_key_and_their_parameters() -> None:
+    """The kiosk and the CLI look the words up; the key and the parameters are what the code says."""
+    other = codes.encode(codes.Code("S", "H2", "N1"))
+    with pytest.raises(CodeError) as info:
+        codes.CodeBook(ORG).decode(other)
+    assert (info.value.key, info.value.params) == (codes.OTHER_ORG, {"org": "H2"})
+    source = Path(codes.__file__).read_text("utf-8")
+    raised = set(re.findall(r'CodeError\("([a-z_.]+)"', source))
+    verdicts = {codes.NOT_OURS, codes.DAMAGED, codes.FORGED, codes.NO_MAC, codes.BAD_FIELD, codes.NO_CATEGORY,
+                codes.OTHER_ORG}
+    assert len(raised) >= 7 and raised | verdicts <= messages.CATALOGUE.keys()
+    assert "CodeError(f" not in source  # no text in exceptions: a key and parameters
+
+
+def test_every_category_of_the_catalogue_has_its_letter_on_bag_codes() -> None:
+    for c in catalogue.CATEGORIES:
+        assert codes.decode(codes.encode(codes.Code("B", "H1", "B1", c.letter))).category == c.id
+        assert codes.LETTER_OF[c.id] == c.letter
 
 
 def test_encode_refuses_what_it_cannot_write() -> None:
@@ -174,14 +199,14 @@ def test_category_group_takes_letters_and_names(category: str, number: str) -> N
 
 
 def test_external_refusals() -> None:
-    assert reason(BOOK, "EMP12345") == codes.NOT_OURS  # five digits: the badge pattern must match in full
-    assert reason(BOOK, "https://zgm.example.cn/w?c=ABCDEFGH&x=1") == codes.NOT_OURS
+    assert reason(BOOK, "EMP12345") == said(codes.NOT_OURS)  # five digits: the badge pattern must match in full
+    assert reason(BOOK, "https://zgm.example.cn/w?c=ABCDEFGH&x=1") == said(codes.NOT_OURS)
     assert "无法识别" in reason(BOOK, "X-1234")
     lower = codes.CodeBook(ORG, external=[codes.ExternalFormat("小写", re.compile(r"u(?P<ident>[a-z]+)"), "S")])
     assert "不能用作记录编号" in reason(lower, "uabc")  # the ident goes into signed records as is
     # ours is tried first, with its own reasons, even if a pattern would match it
     greedy = codes.CodeBook(ORG, external=[codes.ExternalFormat("全部", re.compile(r"(?P<ident>.*)"), "S")])
-    assert reason(greedy, UNSIGNED[:-1] + "#") == codes.NOT_OURS
+    assert reason(greedy, UNSIGNED[:-1] + "#") == said(codes.NOT_OURS)
     assert greedy.decode("ANYTHING").source == "全部"
 
 

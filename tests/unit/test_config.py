@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from edge.app import preflight
 from edge.config import EdgeConfig
+from edge.errors import SetupError
 from gateway.config import GatewayConfig
 from wastecart.config import ConfigError, load
 
@@ -35,9 +37,6 @@ def test_example_configs_in_deploy_are_valid(tmp_path: Path) -> None:
     ('broker = "http://x"\n', "broker: Value error, broker URL 'http://x'"),
     ('clock = "gps"\n', "clock: Input should be 'auto', 'ntp', 'rtc' or 'unsynced'"),
     ('[scale]\nprotocol = "mettler"\n', "scale.protocol: Value error, unknown scale protocol 'mettler'; known: ad"),
-    ('[printer]\nurl = "tcp://127.0.0.1:9100"\nmedical_mm = [60.0, 40.0]\n',
-     "printer.medical_mm 60×40 with workflow.org_name: 标签内容太多"),
-    ('[printer]\nurl = "tcp://127.0.0.1:9100"\nmedical_mm = [30.0, 30.0]\n', "标签太小"),
     ('[actuator]\nkind = "gpio"\nforward_pin = 17\nbackward_pin = 18\nextended_pin = 23\n',
      'actuator: Value error, kind = "gpio" needs retracted_pin'),
     ('[actuator]\nkind = "gpio"\nforward_pin = 17\nbackward_pin = 18\nextended_pin = 23\nretracted_pin = 17\n',
@@ -99,8 +98,6 @@ def test_example_codes_section_is_valid_when_uncommented(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(("extra", "message"), [
     ("[codes]\nrequire_mac = true\n", "codes.require_mac: Value error, require_mac = true needs codes.mac_key_file"),
-    ('[codes]\nmac_key_file = "/nonexistent/qr.key"\n',
-     "codes.mac_key_file: Value error, MAC key file /nonexistent/qr.key: cannot read"),
     ('[[codes.external]]\nname = "x"\npattern = "EMP(?P<ident>\\\\d+"\nkind = "S"\n',
      "codes.external[0].pattern: Value error, not a valid regular expression: missing ), unterminated subpattern"),
     ('[[codes.external]]\nname = "x"\npattern = "A(?P<ident>1)"\nkind = "S"\n'
@@ -123,9 +120,26 @@ def test_bad_codes_values_name_the_key(tmp_path: Path, extra: str, message: str)
     assert message in str(info.value)
 
 
+@pytest.mark.parametrize(("extra", "message"), [
+    ('[printer]\nurl = "tcp://127.0.0.1:9100"\nmedical_mm = [60.0, 40.0]\n',
+     "printer.medical_mm 60×40 with workflow.org_name：标签内容太多"),
+    ('[printer]\nurl = "tcp://127.0.0.1:9100"\nmedical_mm = [30.0, 30.0]\n', "标签太小"),
+    ('[codes]\nmac_key_file = "/nonexistent/qr.key"\n',
+     "codes.mac_key_file: MAC key file /nonexistent/qr.key: cannot read"),
+])
+def test_start_up_checks_name_the_setting(tmp_path: Path, extra: str, message: str) -> None:
+    """What a value alone cannot tell (a key file, a label that must fit) is checked at start-up by the
+    composition root, before anything opens, and names the setting like a config error."""
+    cfg = load(EdgeConfig, write(tmp_path, GOOD + extra))  # the values themselves are fine
+    with pytest.raises(SetupError) as info:
+        preflight(cfg)
+    assert message in str(info.value)
+
+
 def test_short_key_file_names_the_file(tmp_path: Path) -> None:
     key = tmp_path / "qr.key"
     key.write_text("0123456789abcdef\n")  # 8 bytes as hex
-    with pytest.raises(ConfigError, match=rf"codes.mac_key_file: Value error, MAC key file {key}: key too short "
-                                          r"\(8 bytes, need at least 16"):
-        load(EdgeConfig, write(tmp_path, GOOD + f'[codes]\nmac_key_file = "{key}"\nrequire_mac = true\n'))
+    cfg = load(EdgeConfig, write(tmp_path, GOOD + f'[codes]\nmac_key_file = "{key}"\nrequire_mac = true\n'))
+    with pytest.raises(SetupError, match=rf"codes.mac_key_file: MAC key file {key}: key too short "
+                                         r"\(8 bytes, need at least 16"):
+        preflight(cfg)

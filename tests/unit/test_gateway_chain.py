@@ -10,29 +10,29 @@ import pytest
 
 from edge import wire
 from gateway.errors import GatewayStoreError
-from gateway.store import MIGRATIONS, DeviceUpdate, GatewayStore, Rejected, read_summary
+from gateway.store import MIGRATIONS, DeviceUpdate, Rejected, SqliteStore, read_summary
 from tests.unit.test_gateway_store import NOW, h, rec
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[GatewayStore]:
-    s = GatewayStore(tmp_path / "gateway.sqlite")
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "gateway.sqlite")
     yield s
     s.close()
 
 
-def kinds(store: GatewayStore) -> list[str]:
+def kinds(store: SqliteStore) -> list[str]:
     return [a["kind"] for a in reversed(store.alerts())]
 
 
-def test_in_order_records_are_verified(store: GatewayStore) -> None:
+def test_in_order_records_are_verified(store: SqliteStore) -> None:
     store.store_batch([rec(1), rec(2), rec(3)], NOW)
     assert [store.chain_state(f"id-CART-1-{n}") for n in (1, 2, 3)] == ["verified"] * 3
     assert store.due_for_forwarding(NOW, 10)[-1].seq == 3
     assert kinds(store) == []
 
 
-def test_out_of_order_record_waits_pending_then_is_verified(store: GatewayStore) -> None:
+def test_out_of_order_record_waits_pending_then_is_verified(store: SqliteStore) -> None:
     result = store.store_batch([rec(1), rec(3)], NOW)
     assert store.chain_state("id-CART-1-3") == "pending"
     assert [p.seq for p in store.due_for_forwarding(NOW, 10)] == [1]  # pending is held back
@@ -44,7 +44,7 @@ def test_out_of_order_record_waits_pending_then_is_verified(store: GatewayStore)
     assert kinds(store) == ["SEQ_GAP"]
 
 
-def test_a_run_of_pending_records_is_verified_when_the_gap_fills(store: GatewayStore) -> None:
+def test_a_run_of_pending_records_is_verified_when_the_gap_fills(store: SqliteStore) -> None:
     store.store_batch([rec(1), rec(3), rec(4)], NOW)
     assert [store.chain_state(f"id-CART-1-{n}") for n in (3, 4)] == ["pending", "pending"]  # 4 waits for 3
     assert [p.seq for p in store.due_for_forwarding(NOW, 10)] == [1]
@@ -53,7 +53,7 @@ def test_a_run_of_pending_records_is_verified_when_the_gap_fills(store: GatewayS
     assert [p.seq for p in store.due_for_forwarding(NOW + 1, 10)] == [1, 2, 3, 4]
 
 
-def test_record_contradicting_a_stored_predecessor_is_quarantined(store: GatewayStore) -> None:
+def test_record_contradicting_a_stored_predecessor_is_quarantined(store: SqliteStore) -> None:
     store.store_batch([rec(1)], NOW)
     out = store.store_batch([rec(2, prev=h("something else"))], NOW).outcomes[0]
     assert (out.status, out.kind) == ("rejected", "CHAIN_BREAK")
@@ -63,13 +63,13 @@ def test_record_contradicting_a_stored_predecessor_is_quarantined(store: Gateway
     assert kinds(store) == ["CHAIN_BREAK"]
 
 
-def test_first_record_must_start_at_genesis(store: GatewayStore) -> None:
+def test_first_record_must_start_at_genesis(store: SqliteStore) -> None:
     out = store.store_batch([rec(1, prev=h("x"))], NOW).outcomes[0]
     assert (out.status, out.kind) == ("rejected", "CHAIN_BREAK")
     assert out.reason == "chain: seq 1 does not start from the genesis hash"
 
 
-def test_pending_record_contradicted_later_is_broken_and_never_forwarded(store: GatewayStore,
+def test_pending_record_contradicted_later_is_broken_and_never_forwarded(store: SqliteStore,
                                                                           tmp_path: Path) -> None:
     store.store_batch([rec(1), rec(3, prev=h("not seq 2")), rec(4)], NOW)
     assert store.chain_state("id-CART-1-3") == "pending"
@@ -84,7 +84,7 @@ def test_pending_record_contradicted_later_is_broken_and_never_forwarded(store: 
     assert (cart["chain_ok"], cart["chain_pending"], cart["chain_broken"]) == (3, 0, 1)
 
 
-def test_gap_alert_is_raised_once_per_gap(store: GatewayStore) -> None:
+def test_gap_alert_is_raised_once_per_gap(store: SqliteStore) -> None:
     assert store.store_batch([rec(1), rec(2)], NOW).gaps == []
     first = store.store_batch([rec(5)], NOW)
     assert [(g.upto_seq, g.max_seq) for g in first.gaps] == [(2, 5)]
@@ -99,7 +99,7 @@ def test_gap_alert_is_raised_once_per_gap(store: GatewayStore) -> None:
     assert [(a.kind, a.subject) for a in later.alerts] == [("SEQ_GAP", "seq 7")]
 
 
-def test_replayed_content_and_plain_duplicates(store: GatewayStore) -> None:
+def test_replayed_content_and_plain_duplicates(store: SqliteStore) -> None:
     store.store_batch([rec(1)], NOW)
     dup = store.store_batch([rec(1)], NOW)
     assert dup.outcomes[0].status == "duplicate" and dup.alerts == []  # a re-delivery, not an alert
@@ -110,7 +110,7 @@ def test_replayed_content_and_plain_duplicates(store: GatewayStore) -> None:
     assert kinds(store) == ["REPLAYED", "REPLAYED"]
 
 
-def test_rejected_items_raise_their_kind_in_the_same_commit(store: GatewayStore) -> None:
+def test_rejected_items_raise_their_kind_in_the_same_commit(store: SqliteStore) -> None:
     items = [Rejected("wc/v1/H1/CART-9/record", b"x", f"reason {k}", k, "H1", "CART-9", f"rid-{k}")
              for k in ("FORGED", "ALTERED", "UNKNOWN_CART", "MALFORMED")]
     result = store.store_batch(items, NOW)
@@ -127,12 +127,12 @@ def test_rejected_items_raise_their_kind_in_the_same_commit(store: GatewayStore)
         "kind": "FORGED", "cart": "CART-9", "site": "H1", "subject": "rid-FORGED", "detail": "reason FORGED"}
 
 
-def test_garbage_without_a_cart_is_alerted_by_topic(store: GatewayStore) -> None:
+def test_garbage_without_a_cart_is_alerted_by_topic(store: SqliteStore) -> None:
     result = store.store_batch([Rejected("nonsense/topic", b"\x00", "topic: not ours")], NOW)
     assert [(a.kind, a.cart, a.subject) for a in result.alerts] == [("MALFORMED", None, "nonsense/topic")]
 
 
-def test_devices_track_status_and_telemetry(store: GatewayStore, tmp_path: Path) -> None:
+def test_devices_track_status_and_telemetry(store: SqliteStore, tmp_path: Path) -> None:
     store.store_batch([], NOW, devices=[
         DeviceUpdate("H1", "CART-1", "status", {"state": "online", "boot_id": "b1", "seq_head": 7}),
         DeviceUpdate("H1", "CART-1", "telemetry", {"backlog": 3, "disk_free_mb": 900})])
@@ -147,7 +147,7 @@ def test_devices_track_status_and_telemetry(store: GatewayStore, tmp_path: Path)
     assert (cart["online"], cart["last_seen"], cart["stored"]) == (False, NOW + 5, 0)
 
 
-def test_read_summary_keys_and_read_only(store: GatewayStore, tmp_path: Path) -> None:
+def test_read_summary_keys_and_read_only(store: SqliteStore, tmp_path: Path) -> None:
     store.store_batch([rec(1), rec(3), Rejected("t", b"x", "bad", "FORGED", "H1", "CART-1", "r")], NOW)
     summary = read_summary(tmp_path)
     assert summary["counts"]["stored"] == 2
@@ -176,7 +176,7 @@ def test_migration_from_version_1_keeps_rows_and_derives_chain(tmp_path: Path) -
                    (f"id-{seq}", seq, h(f"id-{seq}"), env))
     db.execute("INSERT INTO carts VALUES ('C', 'H1', 2)")
     db.close()
-    store = GatewayStore(path)
+    store = SqliteStore(path)
     try:
         assert [store.chain_state(f"id-{n}") for n in (1, 2, 4)] == ["verified", "verified", "pending"]
         assert [(g.from_seq, g.max_seq) for g in store.open_gaps()] == [(3, 4)]

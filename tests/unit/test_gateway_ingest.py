@@ -93,7 +93,7 @@ def test_worker_processes_check_exactly_like_the_ingest_thread() -> None:
     pairs = [(TOPIC, p) for p in good[:20] + bad + good[20:]]
     keys = {"CART-01": wire.public_key_text(KEY.public_key())}
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=ingest._init_worker, initargs=(keys, None)) as pool:
+                             initializer=ingest.init_pool_worker, initargs=(keys, None)) as pool:
         merged = ingest.check_in_pool(pool, 2, pairs)
     assert merged == ingest.check_all(pairs, KEYS)
     assert [type(x).__name__ for x in merged].count("Rejected") == 2

@@ -12,20 +12,20 @@ from pathlib import Path
 
 from gateway.config import ForwardConfig
 from gateway.forwarder import Breaker, TokenBucket, backoff_s
-from gateway.store import GatewayStore, read_summary
+from gateway.store import SqliteStore, read_summary
 from tests.unit.test_gateway_store import NOW, rec
 
 
 def test_crash_between_post_and_answer_is_resent_and_counted(tmp_path: Path) -> None:
     path = tmp_path / "gateway.sqlite"
-    store = GatewayStore(path)
+    store = SqliteStore(path)
     store.store_batch([rec(1), rec(2)], NOW)
     assert store.mark_forwarding("id-CART-1-1", NOW) == 1
     store.mark_forwarding("id-CART-1-2", NOW)
     store.mark_accepted("id-CART-1-2", NOW + 1)
     store.close()  # killed here: seq 1 was sent, its answer never recorded
 
-    store = GatewayStore(path)
+    store = SqliteStore(path)
     try:
         assert store.counts()["forwarding"] == 1
         assert store.due_for_forwarding(NOW + 2, 10) == []  # not due until recovered
@@ -48,7 +48,7 @@ def test_crash_between_post_and_answer_is_resent_and_counted(tmp_path: Path) -> 
 
 
 def test_timeout_counts_the_next_attempt_refusal_does_not(tmp_path: Path) -> None:
-    store = GatewayStore(tmp_path / "gateway.sqlite")
+    store = SqliteStore(tmp_path / "gateway.sqlite")
     try:
         store.store_batch([rec(1), rec(2)], NOW)
         store.mark_forwarding("id-CART-1-1", NOW)
@@ -67,7 +67,7 @@ def test_timeout_counts_the_next_attempt_refusal_does_not(tmp_path: Path) -> Non
 
 
 def test_a_dead_letter_after_a_timeout_is_listed_with_its_reason(tmp_path: Path) -> None:
-    store = GatewayStore(tmp_path / "gateway.sqlite")
+    store = SqliteStore(tmp_path / "gateway.sqlite")
     try:
         store.store_batch([rec(1)], NOW)
         store.mark_forwarding("id-CART-1-1", NOW)
@@ -123,6 +123,6 @@ def test_token_bucket_waits_for_tokens() -> None:
     clock = FakeClock()
     bucket = TokenBucket(2.0, clock)
     stop = threading.Event()
-    assert bucket.take(stop) and bucket.take(stop)  # burst of 2
+    assert bucket.take(stop.wait) and bucket.take(stop.wait)  # burst of 2
     stop.set()
-    assert bucket.take(stop) is False  # empty: it would wait, and stop is set
+    assert bucket.take(stop.wait) is False  # empty: it would wait, and stop is set

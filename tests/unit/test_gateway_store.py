@@ -11,7 +11,7 @@ import pytest
 
 from edge import wire
 from gateway.errors import GatewayStoreError
-from gateway.store import MIGRATIONS, GatewayStore, Incoming, Rejected
+from gateway.store import MIGRATIONS, Incoming, Rejected, SqliteStore
 
 NOW = 1_700_000_000.0
 
@@ -33,13 +33,13 @@ def rec(seq: int, cart: str = "CART-1", *, rid: str | None = None, hash_: str | 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[GatewayStore]:
-    s = GatewayStore(tmp_path / "gw" / "gateway.sqlite")
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "gw" / "gateway.sqlite")
     yield s
     s.close()
 
 
-def test_schema_is_migrated_with_wal(store: GatewayStore) -> None:
+def test_schema_is_migrated_with_wal(store: SqliteStore) -> None:
     db = sqlite3.connect(store.path)
     try:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
@@ -50,20 +50,20 @@ def test_schema_is_migrated_with_wal(store: GatewayStore) -> None:
 
 def test_reopen_keeps_rows_and_refuses_newer_schema(tmp_path: Path) -> None:
     path = tmp_path / "gateway.sqlite"
-    s = GatewayStore(path)
+    s = SqliteStore(path)
     s.store_batch([rec(1)], NOW)
     s.close()
-    s = GatewayStore(path)
+    s = SqliteStore(path)
     assert s.counts()["stored"] == 1
     s.close()
     db = sqlite3.connect(path)
     db.execute("PRAGMA user_version = 99")
     db.close()
     with pytest.raises(GatewayStoreError, match="newer"):
-        GatewayStore(path)
+        SqliteStore(path)
 
 
-def test_batch_stores_every_record_in_one_go(store: GatewayStore) -> None:
+def test_batch_stores_every_record_in_one_go(store: SqliteStore) -> None:
     outcomes = store.store_batch([rec(1), rec(2), rec(3)], NOW).outcomes
     assert [o.status for o in outcomes] == ["stored"] * 3
     assert [o.id for o in outcomes] == ["id-CART-1-1", "id-CART-1-2", "id-CART-1-3"]
@@ -72,7 +72,7 @@ def test_batch_stores_every_record_in_one_go(store: GatewayStore) -> None:
     assert (c["received"], c["stored"], c["pending"], c["duplicates"]) == (3, 3, 3, 0)
 
 
-def test_duplicate_by_id_and_by_cart_seq(store: GatewayStore) -> None:
+def test_duplicate_by_id_and_by_cart_seq(store: SqliteStore) -> None:
     store.store_batch([rec(1)], NOW)
     # same record again (same id, same hash), and twice within one batch
     outcomes = store.store_batch([rec(1), rec(2), rec(2)], NOW).outcomes
@@ -85,7 +85,7 @@ def test_duplicate_by_id_and_by_cart_seq(store: GatewayStore) -> None:
     assert (c["received"], c["stored"], c["duplicates"], c["quarantined"]) == (5, 2, 3, 0)
 
 
-def test_conflicts_are_rejected_and_quarantined(store: GatewayStore) -> None:
+def test_conflicts_are_rejected_and_quarantined(store: SqliteStore) -> None:
     store.store_batch([rec(1)], NOW)
     taken = store.store_batch([rec(1, rid="forged-id")], NOW).outcomes[0]
     assert taken.status == "rejected"
@@ -98,7 +98,7 @@ def test_conflicts_are_rejected_and_quarantined(store: GatewayStore) -> None:
     assert store.counts()["stored"] == 1
 
 
-def test_rejected_items_share_the_batch_commit(store: GatewayStore) -> None:
+def test_rejected_items_share_the_batch_commit(store: SqliteStore) -> None:
     outcomes = store.store_batch([Rejected("wc/v1/H1/C/record", b"\xff", "payload is not JSON"), rec(1)], NOW).outcomes
     assert [o.status for o in outcomes] == ["rejected", "stored"]
     store.quarantine("bad/topic", b"x", "topic: not ours", NOW + 1)
@@ -109,7 +109,7 @@ def test_rejected_items_share_the_batch_commit(store: GatewayStore) -> None:
     assert (c["received"], c["stored"], c["quarantined"]) == (3, 1, 2)
 
 
-def test_upto_seq_stops_at_gaps_and_moves_when_filled(store: GatewayStore) -> None:
+def test_upto_seq_stops_at_gaps_and_moves_when_filled(store: SqliteStore) -> None:
     assert store.upto_seq("CART-1") == 0
     store.store_batch([rec(2), rec(3)], NOW)
     assert store.upto_seq("CART-1") == 0
@@ -120,7 +120,7 @@ def test_upto_seq_stops_at_gaps_and_moves_when_filled(store: GatewayStore) -> No
     assert store.upto_seq("CART-1") == 5
 
 
-def test_forward_state_transitions(store: GatewayStore) -> None:
+def test_forward_state_transitions(store: SqliteStore) -> None:
     store.store_batch([rec(1), rec(2), rec(3)], NOW)
     due = store.due_for_forwarding(NOW, limit=10)
     assert [p.seq for p in due] == [1, 2, 3]
@@ -165,4 +165,4 @@ def test_forward_state_transitions(store: GatewayStore) -> None:
 def test_sqlite_errors_are_translated(tmp_path: Path) -> None:
     (tmp_path / "dir.sqlite").mkdir()
     with pytest.raises(GatewayStoreError, match="cannot open"):
-        GatewayStore(tmp_path / "dir.sqlite")
+        SqliteStore(tmp_path / "dir.sqlite")

@@ -15,8 +15,11 @@ from typing import Any
 
 import pytest
 
+from edge import catalogue
 from edge.errors import EdgeError
-from edge.kiosk import CSP, KIOSK_PORT, MAX_BODY, Changes, KioskServer, assets_hash, static_files
+from edge.kiosk.contract import Changes
+from edge.kiosk.handler import CSP, MAX_BODY, assets_hash, static_files
+from edge.kiosk.server import KIOSK_PORT, ROUTES, KioskServer
 from tests.browser.screens import IDLE, STOP, ScriptedSource
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,6 +161,25 @@ def test_wrong_method(kiosk: KioskServer) -> None:
     assert status == 405 and headers["allow"] == "POST"
     assert request(kiosk, "POST", "/api/state", "{}", {"Content-Type": "application/json"})[0] == 405
     assert request(kiosk, "POST", "/nope", "{}", {"Content-Type": "application/json"})[0] == 404
+    status, headers, data = request(kiosk, "POST", "/api/catalogue", "{}", {"Content-Type": "application/json"})
+    assert (status, headers["allow"], json.loads(data)) == (405, "GET", {"error": "/api/catalogue takes GET"})
+    status, _, data = request(kiosk, "GET", "/api/nope")
+    assert (status, json.loads(data)) == (404, {"error": "no such page: /api/nope"})
+
+
+def test_the_route_table_serves_the_api_and_each_static_file(kiosk: KioskServer) -> None:
+    assert set(ROUTES) <= set(kiosk.routes)
+    assert {p for m, p in kiosk.routes if m == "GET"} >= {"/", "/index.html", "/kiosk.js", "/kiosk.css"}
+    assert {m for m, _ in kiosk.routes} == {"GET", "POST"}
+
+
+def test_catalogue_is_edge_catalogue(kiosk: KioskServer) -> None:
+    """The page draws states, levels and colours from this: the one catalogue, as Python has it."""
+    status, headers, body = request(kiosk, "GET", "/api/catalogue")
+    assert status == 200 and headers["content-type"] == "application/json; charset=utf-8"
+    assert headers["cache-control"] == "no-store"
+    assert json.loads(body) == catalogue.as_json()
+    assert "感染性废物".encode() in body  # UTF-8, not \\u escapes
 
 
 def test_a_failing_source_is_a_500_and_counted(caplog: pytest.LogCaptureFixture) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 
@@ -9,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge import codes, labels
+from edge import codes, labels, messages
 from edge.errors import LabelError
-from edge.labels import Bar, Bitmap, Box, HazardousLabel, MedicalLabel, Qr, Text
+from edge.labels import Bar, Bitmap, Box, HazardousLabel, MedicalLabel, Qr, Text, raster
 
 BAG = codes.encode(codes.Code("B", "H330100001", "B00010203", "I"))
 USCC = "91350100M000100Y43"  # the GB 32100 example code (valid check character)
@@ -40,7 +41,7 @@ def hazardous(**kw: object) -> HazardousLabel:
 def decode_png(path: Path) -> list[str]:
     import cv2
 
-    from edge.scanner import Decoder
+    from edge.devices.scanner import Decoder
 
     gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     assert gray is not None
@@ -203,6 +204,32 @@ def test_too_much_text_is_a_clear_error() -> None:
         labels.layout(medical(notes="很长的说明" * 60))
 
 
+def test_the_start_up_check_lays_out_the_longest_label_of_this_cart() -> None:
+    labels.check_fits("H330100001", "杭州市第一人民医院", 203, (100.0, 70.0))
+    labels.check_fits("H330100001", "", 300, (100.0, 70.0))  # no name: the org code is printed
+    with pytest.raises(LabelError, match=r"标签内容太多，产生单位 放不下 \(the text does not fit on a 50×30 mm label "
+                                         r"at 203 dpi: shorten org_name\)"):
+        labels.check_fits("H330100001", "杭州市第一人民医院", 203, (50.0, 30.0))
+    with pytest.raises(LabelError, match="二维码内容太长，标签上放不下"):  # the text fits, the signed bag code not
+        labels.check_fits("H330100001", "杭州市第一人民医院", 203, (80.0, 60.0))
+    with pytest.raises(LabelError, match="标签太小"):
+        labels.check_fits("H330100001", "", 203, (40.0, 30.0))
+    with pytest.raises(LabelError, match="分辨率 600 dpi 不支持"):
+        labels.check_fits("H330100001", "", 600, (100.0, 70.0))
+
+
+def test_a_label_error_is_a_message_key_with_parameters() -> None:
+    """The kiosk and the CLI look the words up; each language takes its side of a category name."""
+    with pytest.raises(LabelError) as info:
+        medical(category="SHARPS")
+    assert info.value.key == "label.category_mismatch"
+    assert info.value.msg.text.en.startswith("category Sharps does not match the bag code's category Infectious")
+    sources = "".join(p.read_text("utf-8") for p in Path(labels.__file__).parent.glob("*.py"))
+    raised = set(re.findall(r'LabelError\("([a-z_.]+)"', sources))
+    assert len(raised) >= 20 and raised <= messages.CATALOGUE.keys()
+    assert "LabelError(f" not in sources  # no text in exceptions: a key and parameters
+
+
 def test_a_payload_too_long_for_a_readable_qr_is_refused() -> None:
     with pytest.raises(LabelError, match="二维码内容太长，标签上放不下"):
         labels.layout(MedicalLabel("A" * 300))
@@ -243,7 +270,7 @@ def test_missing_font_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_pat
         with pytest.raises(LabelError, match="中文字体文件不存在"):
             labels.cjk_font()
         monkeypatch.delenv(labels.FONT_ENV)
-        monkeypatch.setattr(labels, "KNOWN_FONTS", ())
+        monkeypatch.setattr(raster, "KNOWN_FONTS", ())
         monkeypatch.setenv("PATH", str(tmp_path))  # no fc-list either
         with pytest.raises(LabelError, match=r"找不到中文字体 \(no CJK font found: apt-get install fonts-wqy-microhei"):
             labels.cjk_font()

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from edge.devices.scales import PROTOCOLS, Reading
+from edge.devices.scales.ad import AdParser
 from edge.errors import FrameError
-from edge.scales import PROTOCOLS, Reading
-from edge.scales.ad import AdParser
 from sim_devices.scales.ad import ad_line, even_parity
 
 # (line, weight_g, unit, stable, net, overload, underload, error fragment) — all from §5.1/§5.2

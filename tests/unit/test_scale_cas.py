@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.scales import PROTOCOLS, Reading
-from edge.scales.cas import CasParser
+from edge.devices.scales import PROTOCOLS, Reading
+from edge.devices.scales.cas import CasParser
 
 
 def frame(

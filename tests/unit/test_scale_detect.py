@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.scales import PROTOCOLS
-from edge.scales.detect import ACCEPT, Candidate, harmless_request, rank, score
+from edge.devices.scales import PROTOCOLS
+from edge.devices.scales.detect import ACCEPT, Candidate, harmless_request, rank, score
 from sim_devices.scales import SIMS, ScaleState
 from sim_devices.scales.base import even_parity_7e1, uart_resample
 

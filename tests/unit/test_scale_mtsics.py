@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from edge.devices.scales import PROTOCOLS, Reading
+from edge.devices.scales.mtsics import MtSicsParser
 from edge.errors import FrameError
-from edge.scales import PROTOCOLS, Reading
-from edge.scales.mtsics import MtSicsParser
 
 # Reference §2.2 and §2.4, checked by hand: (line, grams, stable).  -0.68 g rounds half-even to -1 g.
 REFERENCE_EXAMPLES = [

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.scales import PROTOCOLS, Reading
-from edge.scales.ohaus import OhausParser
+from edge.devices.scales import PROTOCOLS, Reading
+from edge.devices.scales.ohaus import OhausParser
 
 SYNC = b"\r\n"  # the parser drops everything before the first terminator (a line may be cut)
 # Reference §5.3 balance examples, and a Defender 3000 line built from its field table:

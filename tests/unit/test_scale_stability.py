@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.scales.stability import StabilityDetector, StabilitySettings
+from edge.devices.scales.stability import StabilityDetector, StabilitySettings
 
 WINDOW = 0.5
 
@@ -71,4 +71,4 @@ def test_leaving_the_band_makes_it_unstable_at_once() -> None:
                                              ("min_readings", 0)])
 def test_bad_settings_are_refused(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):
-        StabilitySettings(**{field: value})  # type: ignore[arg-type]
+        StabilitySettings(**{field: value})

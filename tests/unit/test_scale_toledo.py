@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from edge.devices.scales import PROTOCOLS, Reading
+from edge.devices.scales.toledo import ToledoParser, toledo_checksum_ok
 from edge.errors import FrameError
-from edge.scales import PROTOCOLS, Reading
-from edge.scales.toledo import ToledoParser, toledo_checksum_ok
 
 # Reference §3.8, checked by hand against §3.2-3.5: all three checksums verify and decode as stated.
 REFERENCE_EXAMPLES = [

@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.errors import FrameError
-from edge.scales import PROTOCOLS, Reading
-from edge.scales.yaohua import (
+from edge.devices.scales import PROTOCOLS, Reading
+from edge.devices.scales.yaohua import (
     YaohuaA12Parser,
     YaohuaEqParser,
     YaohuaTf0Parser,
@@ -18,6 +17,7 @@ from edge.scales.yaohua import (
     yaohua_command,
     yaohua_xor,
 )
+from edge.errors import FrameError
 from sim_devices.scales.base import ScaleState
 from sim_devices.scales.yaohua import Tf1Sim, a12_frame, eq_frame, tf0_frame
 

@@ -1,4 +1,4 @@
-"""The decoding pipeline's policy (``edge.scanner.Decoder``) and the ``Debouncer``, on generated frames."""
+"""The decoding pipeline's policy (``edge.devices.scanner.Decoder``) and the ``Debouncer``, on generated frames."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from edge import codes
-from edge.camera import State
-from edge.scanner import Debouncer, Decoder, Policy, Scanner, decode
+from edge.devices.camera import State
+from edge.devices.scanner import Debouncer, Decoder, Policy, Scanner, decode
 from tests import qrgen
 
 PAYLOAD = codes.encode(codes.Code("B", "H330100001", "B00010203", "I"))

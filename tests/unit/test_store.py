@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import itertools
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge import keys, wire
-from edge.errors import DiskFullError, StoreError
-from edge.store import Ledger, read_ledger
+from edge.errors import DiskFullError, EdgeError, StoreError
+from edge.ledger.export import read_ledger
+from edge.ledger.store import LEDGER_FILE, Ledger
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 CLOCK = wire.Clock("unsynced", 1)
@@ -60,13 +61,46 @@ def test_ledger_refuses_another_carts_file(tmp_path: Path) -> None:
 def test_failed_commit_leaves_nothing_half_written(tmp_path: Path) -> None:
     led = Ledger(tmp_path, "CART-01", Ed25519PrivateKey.generate())
     led.commit("handover", {}, now=NOW, clock=CLOCK)
-    with pytest.raises(wire.ContractError):
+    with pytest.raises(StoreError):
         led.commit("handover", {"w": 1.5}, now=NOW, clock=CLOCK)  # floats never reach the wire
     assert led.commit("handover", {}, now=NOW, clock=CLOCK).seq == 2
     led.close()
-    ro = sqlite3.connect(tmp_path / "ledger.sqlite")
-    assert ro.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    ro.close()
+    db = sqlite_utils.Database(tmp_path / LEDGER_FILE)
+    assert db.journal_mode == "wal"
+    db.close()
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ({"bags": [{"weight_kg": 1.25}]}, "/bags/0/weight_kg: floats are not allowed"),
+    ({"w": float("nan")}, "/w: floats are not allowed"),
+    ({"seen": {"B1", "B2"}}, "not JSON serializable"),
+])
+def test_a_body_the_wire_refuses_is_a_store_error_and_changes_nothing(
+        tmp_path: Path, body: dict[str, object], reason: str) -> None:
+    """The bug of issue 10: wire.ContractError escaped commit and the workflow hung in SAVING.
+    Every refusal is a StoreError (the agent's CommitFailed) and the ledger is as it was."""
+    led = Ledger(tmp_path, "CART-01", Ed25519PrivateKey.generate())
+    first = led.commit("handover", {"n": 1}, now=NOW, clock=CLOCK)
+    with pytest.raises(StoreError) as info:
+        led.commit("handover", body, now=NOW, clock=CLOCK)
+    assert not isinstance(info.value, DiskFullError)
+    assert info.value.key == "ledger.not_recordable"
+    assert reason in str(info.value) and "记录未保存" in str(info.value)
+    assert isinstance(info.value.__cause__, (wire.ContractError, TypeError))
+    assert (led.head(), led.unsynced_count(), led.backlog()[0]) == (1, 1, 1)
+    rows = read_ledger(tmp_path)
+    assert [r["seq"] for r in rows] == [1]
+    good = led.commit("handover", {"n": 2}, now=NOW, clock=CLOCK)
+    assert good.seq == 2
+    assert json.loads(led.unsynced()[1].payload)["prev_hash"] == first.hash  # the chain goes on unbroken
+    led.close()
+
+
+def test_a_file_that_is_not_a_ledger_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / LEDGER_FILE).write_bytes(b"this is not an SQLite database, just bytes" * 100)
+    with pytest.raises(StoreError, match="cannot open the ledger") as info:
+        Ledger(tmp_path, "CART-01", Ed25519PrivateKey.generate())
+    assert info.value.key == "ledger.cannot_open" and "无法打开记录库" in str(info.value)
 
 
 def test_read_ledger_names_a_missing_folder(tmp_path: Path) -> None:
@@ -79,6 +113,13 @@ def test_key_is_created_once_and_private(tmp_path: Path) -> None:
     k2 = keys.load_or_create(tmp_path)
     assert wire.public_key_text(k1.public_key()) == wire.public_key_text(k2.public_key())
     assert (tmp_path / keys.KEY_FILE).stat().st_mode & 0o077 == 0
+
+
+def test_an_unreadable_key_names_its_file(tmp_path: Path) -> None:
+    (tmp_path / keys.KEY_FILE).write_text("not a key")
+    with pytest.raises(EdgeError, match="not a readable Ed25519 private key") as info:
+        keys.load_or_create(tmp_path)
+    assert info.value.key == "key.unreadable" and str(tmp_path / keys.KEY_FILE) in str(info.value)
 
 
 def test_purge_removes_only_old_synced_records_and_never_reuses_a_seq(tmp_path: Path) -> None:

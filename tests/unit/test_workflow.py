@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from edge import wire, workflow
 from edge.codes import Code
+from edge.messages import Text
 from edge.workflow import (
     Action,
     Actuate,
@@ -86,7 +87,7 @@ class Cart:
     def scan(self, kind: str, ident: str, extra: str = "", org: str = ORG) -> list[Effect]:
         return self.send(Scanned(Code(kind, org, ident, extra), self.now))
 
-    def weigh(self, grams: int | None, stable: bool = True, error: str | None = None) -> None:
+    def weigh(self, grams: int | None, stable: bool = True, error: Text | None = None) -> None:
         self.send(Weighed(Weight(grams, stable, protocol="toledo", raw="\x02x", error=error), self.now))
 
     def act(self, action_id: str, value: str = "") -> list[Effect]:
@@ -185,7 +186,7 @@ def test_guard_rails_refuse_with_a_reason_and_change_nothing_else() -> None:
     assert "重复" in c.s.error
     assert c.scan("S", "COL-1") == []  # the collector cannot sign for the nurse
     assert "护士" in c.s.error
-    c.weigh(None, False, error="超载 (overload)")
+    c.weigh(None, False, error=Text("超载", "overload"))
     c.scan("B", "B9", "I")
     assert c.s.error.zh == "秤报错：超载" and c.s.error.en == "Scale error: overload"
     c.weigh(None, False)
@@ -259,7 +260,7 @@ def test_failed_commit_keeps_the_lines_for_a_retry() -> None:
     c.start_stop()
     c.bag("B1", 1000)
     c.scan("S", "NUR-1")
-    c.send(workflow.CommitFailed("磁盘已满 (disk full)", T0))
+    c.send(workflow.CommitFailed(Text("磁盘已满", "disk full"), T0))
     assert c.step() is Step.STOP
     assert len(c.s.lines) == 1
     assert c.s.error.zh == "保存失败，请重试：磁盘已满" and "disk full" in c.s.error.en
@@ -279,15 +280,15 @@ def test_a_chosen_category_prints_a_label_with_a_new_package_code() -> None:
     [effect] = c.act("print_label")
     assert isinstance(effect, PrintLabel)
     assert effect.code == Code("B", ORG, "P0001", "S")
-    assert effect.fields["weight_g"] == 800 and effect.fields["category_name"] == "损伤性废物"
-    assert effect.fields["department"] == "D01" and effect.fields["waste_code"] == "841-002-01"
+    assert effect.fields.weight_g == 800 and effect.fields.category_name == "损伤性废物"
+    assert effect.fields.department == "D01" and effect.fields.waste_code == "841-002-01"
     c.scan("B", "X9", "S")
     assert "打印" in c.s.error                  # wait for the printer
-    c.send(Printed(False, "缺纸 (paper out)", c.now))
+    c.send(Printed(False, Text("缺纸", "paper out"), c.now))
     assert "缺纸" in c.s.error and not c.s.lines
     [again] = c.act("print_label")             # retry: the same package code
     assert isinstance(again, PrintLabel) and again.code.ident == "P0001"
-    c.send(Printed(True, "", c.now))
+    c.send(Printed(True, None, c.now))
     [line] = c.s.lines
     assert (line.package_code, line.category, line.weight_g, line.label) == ("P0001", "SHARPS", 800, "printed")
 
@@ -311,7 +312,7 @@ def test_cancelled_print_ignores_the_late_printer_answer() -> None:
     c.act("print_label")
     c.act("cancel")
     assert c.s.pending is None and c.s.print_job is None
-    c.send(Printed(True, "", c.now))
+    c.send(Printed(True, None, c.now))
     assert not c.s.lines
 
 
@@ -341,13 +342,13 @@ def test_editing_a_printed_line_reprints_its_label_with_the_same_code() -> None:
     c.weigh(300)
     c.act("choose:INFECTIOUS")
     c.act("print_label")
-    c.send(Printed(True, "", c.now))
+    c.send(Printed(True, None, c.now))
     c.weigh(0)
     c.act("edit:P0001")
     [effect] = c.act("choose:SHARPS")
     assert isinstance(effect, PrintLabel) and effect.code == Code("B", ORG, "P0001", "S")
     assert c.s.lines[0].category == "INFECTIOUS"   # changed only once the new label is out
-    c.send(Printed(True, "", c.now))
+    c.send(Printed(True, None, c.now))
     assert c.s.lines[0].category == "SHARPS" and c.s.editing is None
 
 
@@ -388,7 +389,7 @@ def test_the_scale_slides_out_for_weighing_and_in_after_the_handover() -> None:
     assert len(c.s.lines) == 1
     c.scan("S", "NUR-1")
     assert c.send(Committed(1, uuid(), c.now)) == [Actuate("retract")]
-    c.send(ActuatorChanged("fault", c.now, "滑出机构未到位 (end stop not reached in 5 s)"))
+    c.send(ActuatorChanged("fault", c.now, Text("滑出机构未到位", "end stop not reached in 5 s")))
     assert "滑出机构未到位" in c.s.error.zh and "end stop not reached" in c.s.error.en
     assert "scale_in" in c.action_ids()
     assert c.act("scale_in") == [Actuate("retract")]
@@ -406,7 +407,7 @@ def test_an_actuator_in_an_unknown_position_must_extend_before_weighing() -> Non
 
 
 def test_a_round_left_open_too_long_warns_once_and_can_still_be_closed() -> None:
-    c = Cart(limits=Limits(round_max_s=3600))
+    c = Cart(limits=Limits(round_max_h=1))
     c.scan("S", "COL-1")
     c.later(3599)
     c.send(Tick(c.now))
@@ -425,10 +426,10 @@ def test_a_round_left_open_too_long_warns_once_and_can_still_be_closed() -> None
 
 
 def test_fleet_builds_handover_bodies_from_a_bare_state() -> None:
-    """wastecart.fleet constructs State and Line positionally: keep that working."""
+    """wastecart.fleet constructs State, Stop and Line positionally: keep that working."""
     weigh = {"gross_g": 5, "tare_g": 0, "net_g": 5, "stable": True, "protocol": "toledo", "raw": ""}
-    state = State(org=ORG, cart="CART-01", step=Step.STOP, collector="COL-1", round_id=uuid(), department="D01",
-                  lines=(workflow.Line("B1", "SHARPS", 5, weigh),))
+    state = State(org=ORG, cart="CART-01", step=Step.STOP, round=workflow.Round("COL-1", uuid(), T0),
+                  visit=workflow.Stop("D01", lines=(workflow.Line("B1", "SHARPS", 5, weigh),)))
     assert valid_body("handover", workflow.handover_body(state, nurse="NUR-1", at=T0)) == []
 
 
@@ -438,10 +439,10 @@ events = st.one_of(
     st.builds(lambda g, s: Weighed(Weight(g, s), T0), st.one_of(st.none(), st.integers(-100, 30_000)),
               st.booleans()),
     st.builds(lambda n: Committed(n, uuid(), T0), st.integers(1, 9)),
-    st.builds(lambda: workflow.CommitFailed("x", T0)),
+    st.builds(lambda: workflow.CommitFailed(Text("x", "x"), T0)),
     st.builds(lambda a: Action(a, "r", T0), st.sampled_from(["confirm", "remove_last", "cancel", "choose:SHARPS",
                                                             "print_label", "finish", "batch_weight"])),
-    st.builds(lambda ok: Printed(ok, "", T0), st.booleans()),
+    st.builds(lambda ok: Printed(ok, None, T0), st.booleans()),
 )
 
 

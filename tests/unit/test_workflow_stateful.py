@@ -22,7 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from edge import workflow
 from edge.codes import CATEGORY_LETTERS, Code
-from edge.messages import t
+from edge.messages import Text, msg
 from edge.workflow import (
     ACTUATOR_STATES,
     Action,
@@ -55,7 +55,7 @@ weights = st.one_of(
     st.builds(lambda g: Weight(g, False), st.integers(20, 9000)),  # unstable
     st.builds(lambda g: Weight(g, True), st.integers(-500, -1)),   # negative
     st.builds(lambda g: Weight(g, True), st.integers(60_001, 100_000)),  # over the machine's limit
-    st.just(Weight(None, False, error="超载 (overload)")),
+    st.just(Weight(None, False, error=Text("超载", "overload"))),
     st.just(Weight(None, False)),
 )
 VALUES = {"reason": ["", "torn bag", "  x  "], "text": ["", "33010020260001", "L-1", "bad num!", "room1"],
@@ -72,7 +72,7 @@ class Workflow(RuleBasedStateMachine):
         super().__init__()
         self.now = T0
         packages = (f"P{n:04d}" for n in itertools.count(1))
-        self.m = Machine(State(org=ORG, cart="CART-01", limits=Limits(round_max_s=3600, storage_overdue_s=7200)),
+        self.m = Machine(State(org=ORG, cart="CART-01", limits=Limits(round_max_h=1, storage_overdue_h=2)),
                          new_round_id=uuid, new_package_id=lambda: next(packages))
         self.seqs: set[int] = set()
         self.seq = itertools.count(1)
@@ -131,7 +131,7 @@ class Workflow(RuleBasedStateMachine):
         elif s.step is Step.SAVING:
             self.ledger_commits()
         elif s.print_job is not None:
-            self.send(Printed(True, "", now))
+            self.send(Printed(True, None, now))
         elif s.pending is not None or s.editing is not None:
             self.send(Action("choose", data.draw(st.sampled_from(["INFECTIOUS", "SHARPS"])), now))
             if s.pending is not None and s.pending.package_code is None:
@@ -203,7 +203,7 @@ class Workflow(RuleBasedStateMachine):
 
     @rule(ok=st.booleans())
     def printer_answers(self, ok: bool) -> None:
-        self.send(Printed(ok, "" if ok else "缺纸 (paper out)", self.now))
+        self.send(Printed(ok, None if ok else Text("缺纸", "paper out"), self.now))
 
     @precondition(lambda self: self.m.state.saving is not None)
     @rule(ok=st.integers(0, 4))
@@ -211,12 +211,12 @@ class Workflow(RuleBasedStateMachine):
         if ok:
             self.ledger_commits()
         else:
-            self.send(CommitFailed("磁盘已满 (disk full)", self.now))
+            self.send(CommitFailed(Text("磁盘已满", "disk full"), self.now))
 
     @rule(ok=st.booleans())
     def unasked_ledger_answer(self, ok: bool) -> None:
         saving = self.m.state.saving is not None
-        self.send(Committed(9999, uuid(), self.now) if ok and not saving else CommitFailed("x", self.now))
+        self.send(Committed(9999, uuid(), self.now) if ok and not saving else CommitFailed(Text("x", "x"), self.now))
 
     @rule(seconds=st.integers(0, 4000))
     def time_passes(self, seconds: int) -> None:
@@ -225,7 +225,7 @@ class Workflow(RuleBasedStateMachine):
 
     @rule()
     def rejected(self) -> None:
-        self.send(Rejected("二维码校验失败 (check characters do not match)", self.now))
+        self.send(Rejected(Text("二维码校验失败", "check characters do not match"), self.now))
 
     # invariants ---------------------------------------------------------------------------
 
@@ -270,7 +270,7 @@ class Workflow(RuleBasedStateMachine):
         v = workflow.view(s, self.now)
         json.dumps(v, allow_nan=False)
         assert v["step"] == s.step.value
-        not_available = t("err.not_available")
+        not_available = msg("err.not_available")
         for a in v["actions"]:
             assert workflow.action_known(a["id"]), a
             for value in VALUES[a["needs"]]:

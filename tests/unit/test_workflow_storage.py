@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from edge import workflow
+from edge.messages import Text
 from edge.workflow import Commit, CommitFailed, Limits, Step
 from tests.unit.test_workflow import Cart, valid_body
 
@@ -55,7 +56,7 @@ def test_all_bags_back_within_tolerance_is_accepted() -> None:
 
 def test_missing_bag_deviation_and_overdue_are_recorded() -> None:
     c = carrying(("B1", 1000, "I"), ("B2", 2000, "I"), ("B3", 300, "I"),
-                 limits=Limits(storage_overdue_s=3600))
+                 limits=Limits(storage_overdue_h=1))
     c.later(3601)
     body = check_in(c, B1=1060, B2=2101)   # +60 g > 50 g; +101 g > 100 g; B3 never scanned
     packages = by_code(body)
@@ -71,7 +72,7 @@ def test_missing_bag_deviation_and_overdue_are_recorded() -> None:
 
 
 def test_overdue_is_measured_from_each_handover() -> None:
-    c = Cart(limits=Limits(storage_overdue_s=48 * 3600))
+    c = Cart(limits=Limits(storage_overdue_h=48))
     c.scan("S", "COL-1")
     c.handover("D01", ("B1", 500, "I"))
     c.later(47 * 3600)
@@ -125,7 +126,7 @@ def test_storage_guard_rails() -> None:
     c.scan("B", "B1", "I")
     body = c.act("finish")[0]
     assert isinstance(body, Commit) and body.body["keeper"] == {"person_id": "KEEP-1", "auth_method": "card"}
-    c.send(CommitFailed("io", c.now))
+    c.send(CommitFailed(Text("io", "io"), c.now))
     assert c.step() is Step.STORAGE and len(c.s.reweighs) == 1    # retry possible
     c.act("cancel")
     assert c.step() is Step.ROUND and [b.package_code for b in c.s.carried] == ["B1"]
@@ -240,7 +241,7 @@ def test_void_commit_failure_returns_to_the_round() -> None:
     c = carrying(("B1", 1000, "I"))
     c.act("void_bag", "x")
     c.scan("B", "B1", "I")
-    c.send(CommitFailed("io", c.now))
+    c.send(CommitFailed(Text("io", "io"), c.now))
     assert c.step() is Step.ROUND and c.s.void_reason is None and len(c.s.carried) == 1
 
 

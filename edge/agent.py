@@ -1,0 +1,251 @@
+"""The cart agent's loop: events in from devices and the kiosk, the pure workflow applied, effects out.
+
+Hardware threads (scale reader, scanner, actuator) and the kiosk's HTTP threads only turn bytes,
+frames and taps into events on one queue; one workflow thread applies them to the state machine
+and carries out its effects, so the state is never touched from two threads.  Printing runs on
+its own worker so a slow printer never holds up the workflow.  Every failure of an effect comes
+back to the machine as an event with its reason (``CommitFailed``, ``Printed(False, …)``): the
+workflow is never left waiting for an answer that will not come.
+
+The agent is the kiosk's source (``edge.kiosk.contract.KioskSource``): ``snapshot`` is the screen
+model plus the device block, ``act`` / ``scan`` hand a tap over.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from edge import codes, pins, workflow
+from edge.clock import SystemClock
+from edge.errors import CodeError, EdgeError
+from edge.kiosk.contract import Changes, KioskError
+from edge.messages import Msg, Text, msg
+from edge.worker import Worker
+
+if TYPE_CHECKING:
+    from edge.devices.scales import Reading
+
+TICK_S = 30.0  # the workflow hears time pass this often (round-overdue warning)
+EVENT_WAIT_S = 0.5  # s the loop waits for an event before it checks whether a tick is due
+PRINT_WAIT_S = 0.5  # s the print worker waits for a job before it checks whether it should stop
+
+log = logging.getLogger(__name__)
+
+
+class Ledger(Protocol):
+    """What the agent needs of the ledger: commit a record durably, count what is unsent."""
+
+    def commit(self, rtype: str, body: Mapping[str, Any], *, now: datetime, clock: Any) -> Any: ...
+    def unsynced_count(self) -> int: ...
+
+
+class LabelPrinter(Protocol):
+    def print_label(self, label: Any) -> Any: ...
+
+
+def to_weight(r: Reading) -> workflow.Weight:
+    """A scale reading as the workflow sees it: only trusted, in-range mass readings have a weight."""
+    problem: Msg | Text | None = None
+    if r.error:
+        problem = Text(r.error, r.error)  # the parser's own words about the frame
+    elif r.overload or r.underload:
+        problem = msg("agent.overload" if r.overload else "agent.underload")
+    return workflow.Weight(
+        net_g=None if problem else r.weight_g, stable=bool(r.stable) and not problem,
+        tare_g=r.tare_g or 0, protocol=r.protocol, raw=r.raw.decode("latin-1"), error=problem)
+
+
+class Agent:
+    def __init__(self, machine: workflow.Machine, *, clock: SystemClock, ledger: Ledger, code_book: codes.CodeBook,
+                 pin_hashes: Mapping[str, str], org_name: str, printer: LabelPrinter | None,
+                 devices: Callable[[], dict[str, Any]], online: Callable[[], bool],
+                 on_commit: Callable[[], None] = lambda: None,
+                 actuate: Callable[[str], None] | None = None) -> None:
+        self.machine = machine
+        self.clock = clock
+        self.ledger = ledger
+        self.code_book = code_book
+        self.printer = printer
+        self.printer_state = "ok" if printer is not None else "none"
+        self._pins = dict(pin_hashes)
+        self._org_name = org_name
+        self._devices = devices  # what each device is doing (the app's view of its parts)
+        self._online = online
+        self._on_commit = on_commit  # wakes the uplink
+        self._actuate = actuate
+        self.changes = Changes()  # the kiosk waits on this; bumped after every visible change
+        self._events: queue.Queue[workflow.Event] = queue.Queue()
+        self._jobs: queue.Queue[workflow.PrintLabel] = queue.Queue()
+        self._next_tick = time.monotonic() + TICK_S
+        self._shown: tuple[dict[str, Any], workflow.State] | None = None  # what the kiosk was last told of
+        self._loop = Worker("workflow", self._pass, join_s=5.0)
+        self._print_worker = Worker("printer", self._print_pass, join_s=10.0)
+
+    # hand-overs from devices and the kiosk ---------------------------------------------------
+
+    def put(self, event: workflow.Event) -> None:
+        self._events.put(event)
+
+    def on_reading(self, r: Reading) -> None:
+        self.put(workflow.Weighed(to_weight(r), self.clock.now()))
+
+    def on_actuator(self, state: str, reason: Msg | None = None) -> None:
+        self.put(workflow.ActuatorChanged(state, self.clock.now(), reason))
+
+    def submit_code(self, text: str) -> None:
+        """A scanned payload (camera, a hand scanner, or typed at the kiosk)."""
+        now = self.clock.now()
+        try:
+            self.put(workflow.Scanned(self.code_book.decode(text), now))
+        except CodeError as exc:
+            log.info("rejected code %r: %s", text[:64], exc)
+            self.put(workflow.Rejected(exc.msg, now))
+
+    # the kiosk's source -----------------------------------------------------------------------
+
+    def device(self) -> dict[str, Any]:
+        """The link and each device's state (``workflow.view.DeviceView``)."""
+        return {"online": self._online(), "unsent": self.ledger.unsynced_count(), **self._devices(),
+                "printer": self.printer_state}
+
+    def snapshot(self) -> dict[str, Any]:
+        model: dict[str, Any] = dict(workflow.view(self.machine.state, self.clock.now()))
+        model["device"] = self.device()
+        return model
+
+    def act(self, id: str, value: str | None) -> None:
+        """A kiosk button.  A PIN is checked here, never passed to the machine (nor logged)."""
+        if not workflow.action_known(id):
+            raise KioskError("kiosk.unknown_action", id=repr(id))
+        now = self.clock.now()
+        if id == "confirm_pin":
+            person = pins.who(value or "", self._pins)
+            if person is None:
+                log.info("wrong PIN typed at the kiosk")
+                self.put(workflow.Rejected(msg("agent.wrong_pin"), now))
+            else:
+                self.put(workflow.PinConfirmed(person, now))
+            return
+        self.put(workflow.Action(id, value or "", now))
+
+    def scan(self, text: str) -> None:
+        self.submit_code(text)
+
+    def wait_changed(self, version: int, timeout: float) -> int:
+        return self.changes.wait_changed(version, timeout)
+
+    # the workflow thread ------------------------------------------------------------------------
+
+    @property
+    def state(self) -> workflow.State:
+        return self.machine.state
+
+    def wait_until(self, predicate: Callable[[workflow.State], bool], timeout: float) -> bool:
+        """Block until the workflow state satisfies ``predicate`` (the demo and tests use this)."""
+        deadline = time.monotonic() + timeout
+        version = self.changes.version
+        while not predicate(self.machine.state):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            version = self.changes.wait_changed(version, left)
+        return True
+
+    def _pass(self) -> float:
+        """One event (or a tick), then tell the kiosk if what it shows changed."""
+        try:
+            event: workflow.Event | None = self._events.get(timeout=EVENT_WAIT_S)
+        except queue.Empty:
+            event = None
+        if event is None and time.monotonic() >= self._next_tick:
+            event, self._next_tick = workflow.Tick(self.clock.now()), time.monotonic() + TICK_S
+        if event is not None:
+            self.apply(event)
+        # The kiosk is told only of what it would show differently: a steady scale sends 20
+        # identical readings a second, and each push re-renders the page on the cart's Pi.
+        device, state = self.device(), self.machine.state
+        shown_device, shown_state = self._shown or (device, state)
+        if (self._shown is None or device != shown_device
+                or isinstance(event, workflow.Tick)  # Tick: the round's age on screen
+                or replace(state, weight_at=None) != replace(shown_state, weight_at=None)):
+            self._shown = (device, state)
+            self.changes.bump()
+        return 0
+
+    def apply(self, event: workflow.Event) -> None:
+        """Feed one event, then carry out the effects, including those the results cause."""
+        effects = self.machine.handle(event)
+        while effects:
+            effect, *effects = effects
+            effects = self._carry_out(effect) + effects
+
+    def _carry_out(self, effect: workflow.Effect) -> list[workflow.Effect]:
+        if isinstance(effect, workflow.Actuate):
+            if self._actuate is not None:
+                self._actuate(effect.direction)
+            return []
+        if isinstance(effect, workflow.PrintLabel):
+            self._jobs.put(effect)
+            return []
+        now, stamp = self.clock.stamp()
+        try:
+            done = self.ledger.commit(effect.rtype, effect.body, now=now, clock=stamp)
+        except EdgeError as exc:  # every failure to commit comes back to the workflow, with its reason
+            log.error("commit failed: %s", exc)
+            return self.machine.handle(workflow.CommitFailed(exc.msg, self.clock.now()))
+        log.info("committed %s seq=%d id=%s", effect.rtype, done.seq, done.id)
+        self._on_commit()
+        return self.machine.handle(workflow.Committed(done.seq, done.id, self.clock.now()))
+
+    # the print worker ---------------------------------------------------------------------------
+
+    def _print_pass(self) -> float:
+        try:
+            job = self._jobs.get(timeout=PRINT_WAIT_S)
+        except queue.Empty:
+            return 0
+        self._print(job)
+        return 0
+
+    def _print(self, job: workflow.PrintLabel) -> None:
+        """On the print worker: a slow or absent printer never holds up the workflow thread."""
+        from edge.labels import MedicalLabel
+
+        f = job.fields
+        try:
+            if self.printer is None:
+                raise EdgeError("agent.no_printer")
+            label = MedicalLabel(
+                code=self.code_book.encode(job.code), org_name=self._org_name or f.org, department=f.department,
+                category=f.category, weight_g=f.weight_g, produced_at=f.produced_at, notes=f.notes)
+            result = self.printer.print_label(label)
+        except EdgeError as exc:
+            log.warning("label not printed: %s", exc)
+            if self.printer is not None:
+                self.printer_state = "error"
+            self.put(workflow.Printed(False, exc.msg, self.clock.now()))
+            return
+        except Exception:  # the worker's one guard: a bug must not leave the kiosk "printing…" forever
+            log.exception("printing label %s failed", job.code.ident)
+            self.printer_state = "error"
+            self.put(workflow.Printed(False, msg("agent.print_failed"), self.clock.now()))
+            return
+        log.info("label %s printed (%d bytes, %s)", job.code.ident, result.bytes, result.language)
+        self.printer_state = "ok"
+        self.put(workflow.Printed(True, None, self.clock.now()))
+
+    # lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._loop.start()
+        self._print_worker.start()
+
+    def stop(self) -> None:
+        self._loop.stop()
+        self._print_worker.stop()

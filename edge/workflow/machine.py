@@ -1,0 +1,316 @@
+"""The transition function: ``step(state, event) -> (state, effects)``.  Pure.
+
+No I/O, no clock, no threads: every event carries the time it happened, ids come from injected
+generators, and the shell (``edge.agent``) carries out the effects and reports back.  Scans are
+handled here; buttons in ``edge.workflow.actions``; what both do in ``edge.workflow.moves``.
+
+Field flow (DESIGN §1)::
+
+    idle --badge--> round --department code | nurse badge naming a department--> stop
+    stop: per bag  stable weight -> category (bag label letter, or chosen) -> label (scanned, or
+          printed: PrintLabel ... Printed) -> line.  remove_last; edit a line's category; then the
+          nurse confirms (badge, or PIN checked by the shell -> PinConfirmed) -> saving -> round
+    round --room code--> storage: re-weigh each carried bag (label scan on the scale) or the batch
+          -> finish -> storage_in record with the reconciliation (missing, deviation, overdue)
+    round --vehicle code--> transfer: manifest number -> finish -> transfer record
+    round --void_bag + scan | void:<last record id>--> void record (never edits the original)
+
+"Saved" (``last_seq``) is shown only after ``Committed``, i.e. after the SQLite commit returned; the
+committed body is then applied to the bags by ``records.apply_record``, the same code that replays
+the ledger at start-up.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from edge import wire
+from edge.codes import Code, base36
+from edge.messages import NO_MSG, category_name, msg
+from edge.workflow import actions
+from edge.workflow.events import (
+    Action,
+    ActuatorChanged,
+    CommitFailed,
+    Committed,
+    Effect,
+    Event,
+    PinConfirmed,
+    Printed,
+    Rejected,
+    Tick,
+    Weighed,
+)
+from edge.workflow.moves import (
+    Result,
+    add_line,
+    confirm,
+    end_round,
+    enter,
+    known_package,
+    ok,
+    reason_of,
+    refuse,
+    retract,
+    speak,
+    start_commit,
+    taken_weight,
+    with_stop,
+)
+from edge.workflow.records import apply_record, void_body
+from edge.workflow.state import (
+    ACTUATOR_STATES,
+    EMPTY_BELOW_G,
+    Line,
+    Pending,
+    Reweigh,
+    Round,
+    State,
+    Step,
+    Stop,
+    VoidScan,
+)
+
+IdSource = Callable[[], str]
+
+
+def new_package_code() -> str:
+    """A printed label's package id: P + milliseconds (8 base-36 digits) + 3 random = 12 characters,
+    so a signed bag code still fits QR version 3 at level Q; unique across an organisation's carts
+    unless two print in the same millisecond and draw the same 1 in 46,656."""
+    return "P" + base36(time.time_ns() // 1_000_000, 8) + base36(secrets.randbelow(36**3), 3)
+
+
+@dataclass
+class Machine:
+    """Holds the current state; ``handle`` is the only way it changes."""
+
+    state: State
+    new_round_id: IdSource = field(default=wire.uuid7)  # injected for tests
+    new_package_id: IdSource = field(default=new_package_code)
+
+    def handle(self, event: Event) -> list[Effect]:
+        self.state, effects = step(self.state, event, self.new_round_id, self.new_package_id)
+        return effects
+
+
+def step(s: State, ev: Event, new_round_id: IdSource = wire.uuid7,
+         new_package_id: IdSource = new_package_code) -> Result:
+    """The transition function: (state, event) -> (state, effects).  Pure."""
+    s2, effects = _dispatch(s, ev, new_round_id, new_package_id)
+    return _check_round_age(s2, ev.at), effects
+
+
+def _dispatch(s: State, ev: Event, new_round_id: IdSource, new_package_id: IdSource) -> Result:
+    if isinstance(ev, Weighed):
+        w = ev.weight
+        empty = w.net_g is not None and w.stable and abs(w.net_g) < EMPTY_BELOW_G
+        return replace(s, weight=w, weight_at=ev.at, armed=s.armed or empty), []
+    if isinstance(ev, Tick):
+        return s, []
+    if isinstance(ev, Rejected):
+        return refuse(s, ev.reason)
+    if isinstance(ev, ActuatorChanged):
+        return _actuator(s, ev)
+    if isinstance(ev, Committed):
+        return _committed(s, ev)
+    if isinstance(ev, CommitFailed):
+        return _commit_failed(s, ev)
+    if isinstance(ev, Printed):
+        return _printed(s, ev)
+    if s.step is Step.SAVING:
+        return refuse(s, msg("err.saving"))
+    if isinstance(ev, PinConfirmed):
+        return confirm(s, ev.person_id, "pin", ev.at)
+    if isinstance(ev, Action):
+        return actions.handle(s, ev, new_package_id)
+    return _scanned(s, ev.code, ev.at, new_round_id)
+
+
+def _check_round_age(s: State, at: datetime) -> State:
+    rnd = s.round
+    if rnd is None or rnd.warned or (at - rnd.started_at).total_seconds() <= s.limits.round_max_s:
+        return s
+    warning = msg("err.round_overdue", hours=f"{s.limits.round_max_s / 3600:g}")
+    s = replace(s, round=replace(rnd, warned=True))
+    return speak(replace(s, error=warning, message=NO_MSG), warning) if not s.error else s
+
+
+def round_overdue(s: State, now: datetime) -> bool:
+    rnd = s.round
+    return rnd is not None and (now - rnd.started_at).total_seconds() > s.limits.round_max_s
+
+
+# scans --------------------------------------------------------------------------------------
+
+def _scanned(s: State, code: Code, at: datetime, new_round_id: IdSource) -> Result:
+    if code.org != s.org:
+        return refuse(s, msg("err.foreign_org", org=code.org))
+    if code.kind == "S":
+        return _badge(s, code, at, new_round_id)
+    if s.step is Step.IDLE:
+        return refuse(s, msg("err.badge_first"))
+    if code.kind == "D":
+        return enter(s, Step.STOP, code.ident)
+    if code.kind == "R":
+        return enter(s, Step.STORAGE, code.ident)
+    if code.kind == "V":
+        return enter(s, Step.TRANSFER, code.ident)
+    if code.kind == "B":
+        return _bag_scanned(s, code, at)
+    return refuse(s, msg("err.code_not_here"))
+
+
+def _badge(s: State, code: Code, at: datetime, new_round_id: IdSource) -> Result:
+    person = code.ident
+    if s.step is Step.IDLE:
+        s = replace(s, step=Step.ROUND, round=Round(person, new_round_id(), at))
+        return ok(s, msg("ok.round_started", person=person), spoken=True), []
+    stop = s.stop
+    if person == s.collector:
+        if s.step is Step.ROUND or (s.step is Step.STOP and stop is not None and not stop.lines
+                                    and stop.pending is None and stop.print_job is None):
+            return end_round(s)
+        if s.step in (Step.STOP, Step.CONFIRM) and s.lines:
+            return refuse(s, msg("err.collector_cannot_confirm"))
+        return refuse(s, msg("err.pending" if s.step is Step.STOP else "err.finish_or_cancel"))
+    if s.step is Step.ROUND:
+        if code.extra and wire.ID_PATTERN.match(code.extra):
+            return enter(s, Step.STOP, code.extra)
+        return refuse(s, msg("err.badge_no_department"))
+    if s.step in (Step.STOP, Step.CONFIRM):
+        return confirm(s, person, "card", at)
+    room = s.storage
+    if s.step is Step.STORAGE and room is not None:
+        return ok(replace(s, visit=replace(room, keeper=person)), msg("ok.keeper", person=person)), []
+    return refuse(s, msg("err.code_not_here"))
+
+
+def _bag_scanned(s: State, code: Code, at: datetime) -> Result:
+    stop = s.stop
+    if s.step is Step.STOP and stop is not None:
+        return _stop_bag(s, stop, code)
+    if s.step is Step.STORAGE:
+        return _reweigh(s, code.ident)
+    if s.step is Step.VOID and isinstance(s.visit, VoidScan):
+        return _void_bag(s, s.visit, code.ident, at)
+    if s.step is Step.ROUND:
+        return refuse(s, msg("err.department_first"))
+    if s.step is Step.CONFIRM:
+        return refuse(s, msg("err.confirming"))
+    return refuse(s, msg("err.code_not_here"))
+
+
+def _stop_bag(s: State, stop: Stop, code: Code) -> Result:
+    if stop.print_job is not None:
+        return refuse(s, msg("err.printing"))
+    if stop.editing is not None:
+        return refuse(s, msg("err.pending"))
+    p = stop.pending
+    if p is not None and p.category is None:   # a label without category is waiting for its choice
+        return refuse(s, msg("err.dup_stop", code=code.ident) if p.package_code == code.ident else msg("err.pending"))
+    known = known_package(s, code.ident, pending_too=False)
+    if known is not None:
+        return refuse(s, known)
+    label_category = code.category
+    if p is not None and p.category is not None:   # category chosen on screen; the bag had a label after all
+        if label_category is not None and label_category != p.category:
+            c, lb = category_name(p.category), category_name(label_category)
+            return refuse(s, msg("err.category_mismatch", chosen=c, label=lb))
+        return add_line(s, stop, Line(code.ident, p.category, p.weight_g, p.weighing,
+                                      "scanned" if label_category else "plain"))
+    taken = taken_weight(s)
+    if not isinstance(taken, tuple):
+        return refuse(s, taken)
+    grams, weighing = taken
+    if label_category is None:
+        s = with_stop(s, stop, pending=Pending(grams, weighing, None, code.ident, "plain"))
+        return ok(s, msg("ok.label_scanned")), []
+    return add_line(s, stop, Line(code.ident, label_category, grams, weighing))
+
+
+def _reweigh(s: State, code: str) -> Result:
+    room = s.storage
+    if room is None or not any(b.package_code == code for b in s.carried):
+        if any(b.package_code == code for b in s.stored):
+            return refuse(s, msg("err.dup_stored", code=code))
+        return refuse(s, msg("err.not_carried", code=code))
+    if any(r.package_code == code for r in room.reweighs) or (room.batch and code in room.batch.package_codes):
+        return refuse(s, msg("err.reweighed", code=code))
+    taken = taken_weight(s)
+    if not isinstance(taken, tuple):
+        return refuse(s, taken)
+    r = Reweigh(code, *taken)
+    s = replace(s, visit=replace(room, reweighs=(*room.reweighs, r)), armed=False)
+    return ok(s, msg("ok.reweighed", code=code, grams=r.weight_g), spoken=True), []
+
+
+def _void_bag(s: State, visit: VoidScan, code: str, at: datetime) -> Result:
+    bag = next((b for b in (*s.carried, *s.stored) if b.package_code == code), None)
+    if bag is None or s.round is None:
+        return refuse(s, msg("err.not_on_cart", code=code))
+    body = void_body(s, s.round, at=at, reason=visit.reason, record_id=bag.record_id, rtype="handover",
+                     package=code)
+    return start_commit(s, "void", body, Step.ROUND)
+
+
+# results of effects -------------------------------------------------------------------------
+
+_SAVED = {"handover": "ok.saved_handover", "storage_in": "ok.saved_storage", "transfer": "ok.saved_transfer",
+          "void": "ok.saved_void"}
+
+
+def _committed(s: State, ev: Committed) -> Result:
+    sv = s.saving
+    if sv is None:
+        return s, []
+    effects = retract(s) if sv.rtype in ("handover", "storage_in") else []
+    s = apply_record(s, ev.record_id, sv.rtype, ev.seq, sv.body)
+    s = replace(s, step=Step.ROUND, saving=None, visit=None, saved=s.saved + 1, last_seq=ev.seq)
+    return ok(s, msg(_SAVED[sv.rtype], seq=ev.seq), spoken=True), effects
+
+
+def _commit_failed(s: State, ev: CommitFailed) -> Result:
+    sv = s.saving
+    if sv is None:
+        return s, []
+    visit = s.visit
+    if isinstance(visit, Stop):
+        visit = replace(visit, confirmer=None)
+    elif isinstance(visit, VoidScan):
+        visit = None
+    s = replace(s, step=sv.back, saving=None, visit=visit)
+    return refuse(s, msg("err.commit_failed", reason=ev.reason))
+
+
+def _printed(s: State, ev: Printed) -> Result:
+    stop = s.stop
+    job = stop.print_job if stop else None
+    if stop is None or job is None:
+        return s, []                           # a late answer for a cancelled job
+    if not ev.ok:
+        s = with_stop(s, stop, print_job=None, editing=None if job.reprint else stop.editing)
+        return refuse(s, msg("err.print_failed", reason=reason_of(ev.reason)))
+    if job.reprint:
+        lines = tuple(replace(ln, category=job.category) if ln.package_code == job.package_code else ln
+                      for ln in stop.lines)
+        s = with_stop(s, stop, lines=lines, print_job=None, editing=None)
+        return ok(s, msg("ok.category_changed", code=job.package_code, category=category_name(job.category)),
+                  spoken=True), []
+    p = stop.pending
+    if p is None:
+        return s, []
+    return add_line(s, stop, Line(job.package_code, job.category, p.weight_g, p.weighing, "printed"))
+
+
+def _actuator(s: State, ev: ActuatorChanged) -> Result:
+    if ev.state not in ACTUATOR_STATES:
+        return s, []
+    s = replace(s, actuator=ev.state)
+    if ev.state == "fault":
+        return refuse(s, msg("err.actuator_fault_why", reason=ev.reason) if ev.reason else msg("err.actuator_fault"))
+    return s, []

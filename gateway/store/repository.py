@@ -1,0 +1,90 @@
+"""What the gateway's parts need of a store, as three narrow interfaces.
+
+The ingest worker sees an ``IngestRepository``, the forwarder an ``Outbox``, the app and operators
+``Queries``; ``GatewayRepository`` is all three plus ``close``.  ``SqliteStore`` is today's one
+implementation; a PostgreSQL one is meant to sit beside it and pass the same tests.  Whatever the
+back-end, the contract of CONVENTIONS 6 holds: ``store_batch`` is ONE transaction that is durable
+when it returns (ingest acks only then), ``mark_forwarding`` is durable before the POST, and every
+failure is a ``GatewayStoreError``.
+
+The CLI's ``gateway status`` reads through the back-end's read-only summary
+(``gateway.store.read_summary`` for SQLite), which must never migrate or write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from gateway.store.model import BatchResult, DeviceUpdate, Gap, Incoming, Pending, QuarantineRow, Rejected
+
+
+class IngestRepository(Protocol):
+    """The ingest transactions: one commit per batch, then the cart's high-water mark and gaps."""
+
+    def store_batch(self, items: Sequence[Incoming | Rejected], now: float,
+                    devices: Sequence[DeviceUpdate] = ()) -> BatchResult:
+        """Store, de-duplicate or quarantine every item, raise alerts, note device state: ONE commit."""
+        ...
+
+    def upto_seq(self, cart: str) -> int:
+        """Largest N such that seqs 1..N of ``cart`` are all stored (what the cart's ack says)."""
+        ...
+
+    def open_gaps(self) -> list[Gap]:
+        """Every cart with a gap still open."""
+        ...
+
+
+class Outbox(Protocol):
+    """Forwarding state: stored -> forwarding -> accepted | dead (| stored again for a retry)."""
+
+    def recover_forwarding(self, now: float) -> int:
+        """Records left in 'forwarding' by a previous run are due again, outcome unknown."""
+        ...
+
+    def due_for_forwarding(self, now: float, limit: int) -> list[Pending]:
+        """Verified, stored records whose next attempt is due, oldest due first."""
+        ...
+
+    def next_attempt_at(self) -> float | None:
+        """When the earliest forwardable record becomes due (unix s), or None."""
+        ...
+
+    def mark_forwarding(self, record_id: str, now: float) -> int:
+        """Durably note an attempt BEFORE the request; returns its number."""
+        ...
+
+    def mark_accepted(self, record_id: str, now: float) -> None: ...
+
+    def mark_retry(self, record_id: str, error: str, next_attempt_at: float, *, unknown: bool = False) -> None:
+        """Back to 'stored' for a later attempt; ``unknown``: the platform may have it already."""
+        ...
+
+    def mark_dead(self, record_id: str, reason: str) -> None: ...
+
+
+class Queries(Protocol):
+    """What operators, the app's ``stats()`` and the tests read."""
+
+    def counts(self) -> dict[str, int]: ...
+
+    def quarantined(self, limit: int = 100) -> list[QuarantineRow]: ...
+
+    def alerts(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def acknowledge_alert(self, alert_id: int, now: float) -> bool: ...
+
+    def chain_state(self, record_id: str) -> str | None: ...
+
+    def device(self, cart: str) -> dict[str, Any] | None: ...
+
+    def record_state(self, record_id: str) -> dict[str, Any] | None: ...
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+
+class GatewayRepository(IngestRepository, Outbox, Queries, Protocol):
+    """One gateway's store, as the composition root holds it."""
+
+    def close(self) -> None: ...
