@@ -84,7 +84,7 @@ class Agent:
         self._jobs: queue.Queue[workflow.PrintLabel] = queue.Queue()
         self._next_tick = time.monotonic() + TICK_S
         self._shown: tuple[dict[str, Any], workflow.State] | None = None  # what the kiosk was last told of
-        self._loop = Worker("workflow", self._pass, join_s=5.0)
+        self._loop = Worker("workflow", self._pass, join_s=5.0, retry_s=0.0)  # a bug loses one event, not a second
         self._print_worker = Worker("printer", self._print_pass, join_s=10.0)
 
     # hand-overs from devices and the kiosk ---------------------------------------------------

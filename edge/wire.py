@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -77,15 +76,6 @@ def broker_address(url: str) -> tuple[str, int, bool]:
     except ValueError as exc:
         raise ContractError(f"broker URL {url!r}: bad port") from exc
     return parts.hostname, port, tls
-
-
-def tcp_nodelay(_client: object, _userdata: object, sock: object) -> None:
-    """paho ``on_socket_open`` hook: turn Nagle off.  paho leaves it on, so a small packet sent
-    right after another (an ack publish after a PUBACK) waits for the peer's delayed ACK: a
-    ~40 ms stall per hop: commit→platform p50 was 36 ms before this hook, 10 ms after (make bench)."""
-    setsockopt = getattr(sock, "setsockopt", None)  # a websocket transport wraps the socket
-    if setsockopt is not None:
-        setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def parse_topic(name: str) -> tuple[str, str, str]:

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import wire
+from edge.mqtt import tcp_nodelay
 from tests.procs import spawn, stop
 from wastecart.broker import PrivateBroker, free_port
 from wastecart.fleet import handover_body
@@ -76,7 +77,7 @@ def _publisher(broker_url: str, path: str, topic_override: str | None, started: 
     host, port, _ = wire.broker_address(broker_url)
     connected = threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{time.time_ns()}")
-    client.on_socket_open = wire.tcp_nodelay
+    client.on_socket_open = tcp_nodelay
     client.on_connect = lambda *_: connected.set()
     client.max_inflight_messages_set(WINDOW)
     client.max_queued_messages_set(0)  # unbounded: paho queues, its loop sends within the window
@@ -110,7 +111,7 @@ def _client(broker: PrivateBroker, name: str, subscription: str, inbox: queue.Qu
     host, port, _ = wire.broker_address(broker.url)
     subscribed = threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name)
-    client.on_socket_open = wire.tcp_nodelay
+    client.on_socket_open = tcp_nodelay
     client.on_connect = lambda c, *_: c.subscribe(subscription, qos=1)
     client.on_subscribe = lambda *_: subscribed.set()
     client.on_message = lambda _c, _u, msg: inbox.put(bytes(msg.payload))
