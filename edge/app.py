@@ -33,11 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The longest label this cart prints: its layout must fit the configured label size.
-_SAMPLE_BAG = "P00000000000"
-_SAMPLE_DEPARTMENT = "D" * 12
-
-
 @dataclass(frozen=True)
 class Checked:
     """What the start-up checks produced: the code book (its MAC key read once)."""
