@@ -101,6 +101,7 @@ def test_schema_uses_only_supported_keywords() -> None:
         return set()
 
     assert keywords(wire.record_schema()) <= wire.SUPPORTED_KEYWORDS
+    assert keywords(wire.messages_schema()) <= wire.SUPPORTED_KEYWORDS
 
 
 # The built-in validator must agree with a full JSON Schema implementation on random mutations.

@@ -1,9 +1,4 @@
-"""The wire contract between carts and gateways: topics, record envelopes, hashing, signing, acks.
-
-This is the module the gateway imports from ``edge`` (DESIGN §2), so it depends on the
-standard library and ``cryptography`` only (the domain catalogue, ``edge.catalogue``, checks the
-schema's enums against itself in a test).  Everything here is pure: no I/O beyond reading the
-JSON Schema that ships beside it, no clocks (callers pass times in).
+"""The core of the wire contract: topics, canonical JSON, ids, record envelopes and their signatures.
 
 Envelope: ``{schema, id, cart, seq, created_at, clock, type, body, prev_hash, hash, sig}``.
 ``hash`` is SHA-256 (hex) over the canonical JSON of the envelope without ``hash`` and ``sig``;
@@ -20,10 +15,8 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +30,8 @@ GENESIS_HASH = "0" * 64  # prev_hash of a cart's first record
 
 # MQTT leaves under wc/v1/{site}/{cart}/ with their QoS (DESIGN §3).
 RECORD, ACK, STATUS, TELEMETRY, CMD = "record", "ack", "status", "telemetry", "cmd"
-QOS = {RECORD: 1, ACK: 1, STATUS: 1, TELEMETRY: 0, CMD: 1}
+CMD_RESULT = "cmd_result"  # cart -> gateway: what the cart did with each command
+QOS = {RECORD: 1, ACK: 1, STATUS: 1, TELEMETRY: 0, CMD: 1, CMD_RESULT: 1}
 RECORD_SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/{RECORD}"
 SHARED_RECORD_SUBSCRIPTION = f"$share/gw/{RECORD_SUBSCRIPTION}"
 
@@ -194,19 +188,6 @@ def unsigned_envelope(
     }
 
 
-def decode_record(payload: bytes | bytearray) -> dict[str, Any]:
-    """Parse and schema-check a record payload; ContractError names the first problem."""
-    try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ContractError(f"payload is not JSON: {exc}") from exc
-    errors = validate_record(obj)
-    if errors:
-        raise ContractError("; ".join(errors[:5]))
-    assert isinstance(obj, dict)
-    return obj
-
-
 def encode(obj: Any) -> bytes:
     return canonical(obj)
 
@@ -275,161 +256,3 @@ def _positive_int(payload: bytes | bytearray, what: str, field: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ContractError(f"{what} payload: {field} must be a positive integer")
     return value
-
-
-# --------------------------------------------------------------------------------------------
-# JSON Schema (a strict subset, so this module needs no third-party validator)
-
-
-@cache
-def record_schema() -> dict[str, Any]:
-    text = resources.files("edge").joinpath("schemas/record.schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
-
-
-def validate_record(obj: Any) -> list[str]:
-    """Errors (``/path: reason``) for the envelope and then its body by ``type``; [] if valid."""
-    envelope, bodies = _validators()
-    errors = envelope(obj, "")
-    if errors or not isinstance(obj, dict):
-        return errors
-    body = bodies.get(obj["type"])
-    if body is None:
-        return [f"/type: no body schema for record type {obj['type']!r} yet"]
-    return body(obj["body"], "/body")
-
-
-SUPPORTED_KEYWORDS = frozenset({
-    "$schema", "$id", "$defs", "$ref", "title", "description", "type", "properties", "required",
-    "additionalProperties", "enum", "const", "pattern", "minimum", "maximum", "minLength",
-    "maxLength", "items", "minItems", "maxItems",
-})
-
-Check = Callable[[Any, str], list[str]]  # (value, JSON pointer) -> errors
-
-_TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "integer": (int,),
-    "boolean": (bool,), "null": (type(None),),
-}
-
-
-@cache
-def _validators() -> tuple[Check, dict[str, Check]]:
-    """The schema compiled once into checker closures: the gateway runs this per record."""
-    root = record_schema()
-    bodies = {name.removeprefix("body_"): _compile(d, root) for name, d in root["$defs"].items()
-              if name.startswith("body_")}
-    return _compile(root, root), bodies
-
-
-def _compile(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Check:
-    if "$ref" in schema:
-        ref = schema["$ref"]
-        if not ref.startswith("#/$defs/"):
-            raise ContractError(f"schema: unsupported $ref {ref!r}")
-        schema = root["$defs"][ref.removeprefix("#/$defs/")]
-    checks: list[Check] = []
-    names = schema.get("type")
-    type_check: Check | None = None
-    if names is not None:
-        names = names if isinstance(names, list) else [names]
-        allowed = tuple(t for n in names for t in _TYPES[n])
-        no_bool = "integer" in names and "boolean" not in names
-        wanted = " or ".join(names)
-
-        def type_check(v: Any, here: str) -> list[str]:
-            if not isinstance(v, allowed) or (no_bool and isinstance(v, bool)):
-                return [f"{here}: expected {wanted}, got {type(v).__name__}"]
-            return []
-    if "const" in schema:
-        const = schema["const"]
-        checks.append(lambda v, h: [] if v == const and type(v) is type(const) else [f"{h}: must be {const!r}"])
-    if "enum" in schema:
-        enum = schema["enum"]
-        checks.append(lambda v, h: [] if v in enum else [f"{h}: {v!r} is not one of {enum}"])
-    checks += _string_checks(schema) + _number_checks(schema)
-    if "properties" in schema or "required" in schema or "additionalProperties" in schema:
-        checks.append(_object_check(schema, root))
-    if "items" in schema or "minItems" in schema or "maxItems" in schema:
-        checks.append(_array_check(schema, root))
-
-    def check(value: Any, path: str) -> list[str]:
-        here = path or "/"
-        if type_check is not None:
-            bad = type_check(value, here)
-            if bad:
-                return bad
-        errors: list[str] = []
-        for c in checks:
-            errors += c(value, path)
-        return errors
-
-    return check
-
-
-def _string_checks(schema: Mapping[str, Any]) -> list[Check]:
-    out: list[Check] = []
-    if "pattern" in schema:
-        rx, text = re.compile(schema["pattern"]), schema["pattern"]
-        out.append(lambda v, h: [] if not isinstance(v, str) or rx.search(v)
-                   else [f"{h or '/'}: {v[:40]!r} does not match {text}"])
-    lo, hi = schema.get("minLength"), schema.get("maxLength")
-    if lo is not None:
-        out.append(lambda v, h: [f"{h or '/'}: shorter than {lo}"] if isinstance(v, str) and len(v) < lo else [])
-    if hi is not None:
-        out.append(lambda v, h: [f"{h or '/'}: longer than {hi}"] if isinstance(v, str) and len(v) > hi else [])
-    return out
-
-
-def _number_checks(schema: Mapping[str, Any]) -> list[Check]:
-    out: list[Check] = []
-    lo, hi = schema.get("minimum"), schema.get("maximum")
-
-    def is_int(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    if lo is not None:
-        out.append(lambda v, h: [f"{h or '/'}: {v} is below {lo}"] if is_int(v) and v < lo else [])
-    if hi is not None:
-        out.append(lambda v, h: [f"{h or '/'}: {v} is above {hi}"] if is_int(v) and v > hi else [])
-    return out
-
-
-def _object_check(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Check:
-    props = {k: _compile(v, root) for k, v in schema.get("properties", {}).items()}
-    required = schema.get("required", [])
-    closed = schema.get("additionalProperties", True) is False
-
-    def check(v: Any, path: str) -> list[str]:
-        if not isinstance(v, dict):
-            return []
-        errors = [f"{path}/{k}: required" for k in required if k not in v]
-        for k, item in v.items():
-            sub = props.get(k)
-            if sub is not None:
-                errors += sub(item, f"{path}/{k}")
-            elif closed:
-                errors.append(f"{path}/{k}: unknown field")
-        return errors
-
-    return check
-
-
-def _array_check(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Check:
-    item_check = _compile(schema["items"], root) if "items" in schema else None
-    lo, hi = schema.get("minItems", 0), schema.get("maxItems")
-
-    def check(v: Any, path: str) -> list[str]:
-        if not isinstance(v, list):
-            return []
-        here = path or "/"
-        errors = [f"{here}: needs at least {lo} item(s)"] if len(v) < lo else []
-        if hi is not None and len(v) > hi:
-            errors.append(f"{here}: more than {hi} items")
-        if item_check is not None:
-            for i, item in enumerate(v):
-                errors += item_check(item, f"{path}/{i}")
-        return errors
-
-    return check
