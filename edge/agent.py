@@ -39,10 +39,11 @@ log = logging.getLogger(__name__)
 
 
 class Ledger(Protocol):
-    """What the agent needs of the ledger: commit a record durably, count what is unsent."""
+    """What the agent needs of the ledger: commit a record durably, count what is unsent or rejected."""
 
     def commit(self, rtype: str, body: Mapping[str, Any], *, now: datetime, clock: Any) -> Any: ...
     def unsynced_count(self) -> int: ...
+    def rejected_count(self) -> int: ...
 
 
 class LabelPrinter(Protocol):
@@ -111,8 +112,8 @@ class Agent:
 
     def device(self) -> dict[str, Any]:
         """The link and each device's state (``workflow.view.DeviceView``)."""
-        return {"online": self._online(), "unsent": self.ledger.unsynced_count(), **self._devices(),
-                "printer": self.printer_state}
+        return {"online": self._online(), "unsent": self.ledger.unsynced_count(),
+                "rejected": self.ledger.rejected_count(), **self._devices(), "printer": self.printer_state}
 
     def snapshot(self) -> dict[str, Any]:
         model: dict[str, Any] = dict(workflow.view(self.machine.state, self.clock.now()))

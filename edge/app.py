@@ -22,7 +22,7 @@ from edge.errors import CodeError, LabelError, SetupError
 from edge.kiosk.server import KioskServer
 from edge.ledger.store import Ledger
 from edge.ledger.uplink import Uplink
-from edge.messages import Msg
+from edge.messages import Msg, msg
 
 if TYPE_CHECKING:
     from edge.devices.actuator import Actuator
@@ -41,8 +41,9 @@ class Checked:
 
 
 def preflight(config: EdgeConfig) -> Checked:
-    """The checks a value cannot answer alone: the MAC key file is readable and strong enough, the
-    printed label fits its size.  ``SetupError`` names the setting, like a config error."""
+    """The checks a value cannot answer alone: a gateway key to believe acks with, the MAC key file
+    is readable and strong enough, the printed label fits its size.  ``SetupError`` names the
+    setting, like a config error."""
     try:
         book = config.codes.book(config.org)
     except CodeError as exc:
@@ -56,6 +57,8 @@ def preflight(config: EdgeConfig) -> Checked:
             w, h = config.printer.medical_mm
             raise SetupError("setup.setting", key=f"printer.medical_mm {w:g}×{h:g} with workflow.org_name",
                              reason=exc.msg) from exc
+    if not config.uplink.gateway_keys:  # optional in the settings model (tests, tools), not on a cart
+        raise SetupError("setup.setting", key="uplink.gateway_keys", reason=msg("uplink.no_gateway_key"))
     return Checked(book)
 
 

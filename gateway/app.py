@@ -1,25 +1,47 @@
 """The gateway's composition root: config -> store -> forwarder -> ingest, and their stop order.
 
-Nothing happens at construction beyond checking keys; ``start()`` opens the database and the
-connections.  ``wait_until`` lets a caller (CLI, demo, tests) wait for a condition on ``stats()``
-without polling: every commit, accept and connection change notifies one Condition.
+Nothing happens at construction beyond checking keys and loading the gateway's own
+(``gateway.identity``: created in ``DATA/gateway.key`` on first use; ``public_key`` is what carts
+trust); ``start()`` opens the database and the connections.
+
+Benchmark only: ``WASTECART_BENCH_UNSIGNED_ACKS=1`` (refused unless ``WASTECART_BENCH=1`` too)
+makes acks, rejects and commands go out unsigned, so ``tests/bench/bench_gateway.py`` can measure
+what signing costs in the same run.  No cart accepts them.
+
+``wait_until`` lets a caller (CLI, demo, tests) wait for a condition on ``stats()`` without
+polling: every commit, accept and connection change notifies one Condition.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from edge import wire
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
 from gateway.forwarder import Forwarder
+from gateway.identity import load_or_create, public_text
 from gateway.ingest import Ingest, KeyRing
-from gateway.store import GatewayRepository, SqliteStore
+from gateway.store import GatewayRepository, QuarantineLimits, SqliteStore
 
 log = logging.getLogger(__name__)
+
+BENCH_UNSIGNED = "WASTECART_BENCH_UNSIGNED_ACKS"  # benchmark only: "1" sends replies unsigned
+BENCH = "WASTECART_BENCH"  # must be "1" as well, so the switch cannot be left on by accident
+
+
+def bench_unsigned(env: Mapping[str, str]) -> bool:
+    """True if the benchmark asked for unsigned replies; GatewayError if asked outside a benchmark."""
+    if env.get(BENCH_UNSIGNED, "") in ("", "0"):
+        return False
+    if env.get(BENCH_UNSIGNED) != "1" or env.get(BENCH) != "1":
+        raise GatewayError(f"{BENCH_UNSIGNED} is for benchmarks only: it needs {BENCH}=1 as well "
+                           "(no cart accepts an unsigned ack); unset it")
+    return True
 
 
 class GatewayApp:
@@ -31,6 +53,9 @@ class GatewayApp:
             self._keys = KeyRing(config.cart_keys, config.cart_keys_dir)
         except wire.ContractError as exc:
             raise GatewayError(f"cart_keys: {exc}") from exc
+        self._key = load_or_create(config.data)
+        self.public_key = public_text(self._key)
+        self._unsigned = bench_unsigned(os.environ)
         self._changed = threading.Condition()
         self._store: GatewayRepository | None = None
         self._ingest: Ingest | None = None
@@ -44,11 +69,16 @@ class GatewayApp:
         return self._store
 
     def start(self) -> None:
-        log.info("gateway: database %s, platform %s/records, broker %s",
-                 self.config.db_path, self.config.platform, self.config.broker)
-        self._store = SqliteStore(self.config.db_path)
+        log.info("gateway: database %s, platform %s/records, broker %s, public key %s",
+                 self.config.db_path, self.config.platform, self.config.broker, self.public_key)
+        if self._unsigned:
+            log.warning("gateway: %s=1: acks, rejects and commands go out UNSIGNED (benchmark only; "
+                        "no cart accepts them)", BENCH_UNSIGNED)
+        q = self.config.quarantine
+        self._store = SqliteStore(self.config.db_path, QuarantineLimits(q.keep_bytes, q.budget_bytes))
         self._forwarder = Forwarder(self._store, self.config.platform, self.config.forward, self._notify)
-        self._ingest = Ingest(self.config, self._store, self._keys, self._on_commit, self._notify)
+        self._ingest = Ingest(self.config, self._store, self._keys, self._on_commit, self._notify,
+                              None if self._unsigned else self._key)
         self._forwarder.start()  # downstream first: ingest may hand over as soon as it connects
         self._ingest.start()
 

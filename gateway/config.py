@@ -70,6 +70,26 @@ class ForwardConfig(BaseModel):
         return self
 
 
+class QuarantineConfig(BaseModel):
+    """How much of what the gateway refuses it keeps: a flood of bad payloads costs a fixed amount."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Bytes kept of one refused payload (the rest is known by its size and SHA-256).  A whole
+    # record is usually 1-3 kB; a record cut here can still be read but no longer released.
+    keep_bytes: int = Field(4_096, ge=256, le=1_048_576)
+    # Bytes the whole quarantine may hold (payload prefixes + topics + reasons); beyond it the oldest
+    # rows are dropped and counted (quarantine_dropped).  64 MiB: ~15,000 full rows.
+    budget_bytes: int = Field(64 * 1024 * 1024, ge=65_536, le=64 * 1024 ** 3)
+
+    @model_validator(mode="after")
+    def _budget_holds_rows(self) -> QuarantineConfig:
+        if self.budget_bytes < 16 * self.keep_bytes:
+            raise ValueError(f"budget_bytes ({self.budget_bytes}) must hold at least 16 rows of keep_bytes "
+                             f"({self.keep_bytes})")
+        return self
+
+
 class GatewayConfig(BaseModel):
     """Everything one gateway process needs; see ``deploy/`` for a commented example."""
 
@@ -87,6 +107,7 @@ class GatewayConfig(BaseModel):
     cart_keys_dir: Path | None = None  # folder of <CART>.pub files holding the same base64 text
     ingest: IngestConfig = IngestConfig()
     forward: ForwardConfig = ForwardConfig()
+    quarantine: QuarantineConfig = QuarantineConfig()
 
     @field_validator("broker")
     @classmethod
@@ -120,3 +141,7 @@ class GatewayConfig(BaseModel):
     @property
     def db_path(self) -> Path:
         return self.data / "gateway.sqlite"
+
+    @property
+    def key_path(self) -> Path:
+        return self.data / "gateway.key"  # the gateway's identity (gateway.identity)

@@ -15,13 +15,16 @@ class IngestError(GatewayError):
     """A record payload that is refused; the message is the quarantine reason.
 
     ``kind`` is the alert it raises (one of ``wire.ALERT_KINDS``); ``subject`` names what it is
-    about (the record id when the envelope could be read, else None: the topic is used).
+    about (the record id when the envelope could be read, else None: the topic is used);
+    ``reject`` the reason (``wire.REJECT_REASONS``) a cart could act on, if re-sending cannot fix it.
     """
 
-    def __init__(self, message: str, *, kind: str = "MALFORMED", subject: str | None = None) -> None:
+    def __init__(self, message: str, *, kind: str = "MALFORMED", subject: str | None = None,
+                 reject: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.subject = subject
+        self.reject = reject
 
 
 class GatewayStoreError(GatewayError):

@@ -24,6 +24,9 @@ def register(cli: Cli) -> None:
     p.add_argument("--camera", help="override camera.url, e.g. file:///tmp/frames/")
     p.add_argument("--printer", help="override printer.url, e.g. tcp://192.168.1.50:9100")
     p.add_argument("--port", type=int, help="override kiosk.port (the kiosk page; 0 = a free port)")
+    p.add_argument("--gateway-key", action="append", metavar="B64",
+                   help="override uplink.gateway_keys: a gateway's public key (`wastecart gateway keygen` "
+                        "prints it); repeat for several")
 
     p = cli.command("edge", "ledger", ledger, "list or export the records on a cart (id, seq, type, synced)")
     p.add_argument("--data", type=Path, required=True, help="the cart's data folder")
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.load(EdgeConfig, args.config, {
         "broker": args.broker, "data": str(args.data) if args.data else None, "org": args.org,
         "cart": args.cart, "scale.port": args.scale_port, "camera.url": args.camera,
-        "printer.url": args.printer, "kiosk.port": args.port})
+        "printer.url": args.printer, "kiosk.port": args.port, "uplink.gateway_keys": args.gateway_key})
     app = EdgeApp(cfg)
     app.start()
     print(f"cart {cfg.cart} ({cfg.org}) running: ledger {app.ledger.path}, broker {cfg.broker}, "
@@ -103,8 +106,8 @@ def _ledger_out(args: argparse.Namespace, rows: list[dict[str, Any]], out: TextI
         export.write_json_lines(rows, out)
     else:
         for row in rows:
-            out.write(f"{row['seq']:>7}  {row['id']}  {row['type']:<10} {row['created_at']}  "
-                      f"{'synced' if row['synced'] else 'UNSENT'}\n")
+            state = f"REJECTED {row['rejected']}" if row["rejected"] else "synced" if row["synced"] else "UNSENT"
+            out.write(f"{row['seq']:>7}  {row['id']}  {row['type']:<10} {row['created_at']}  {state}\n")
 
 
 def keygen(args: argparse.Namespace) -> int:

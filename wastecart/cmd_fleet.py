@@ -30,6 +30,9 @@ def register(cli: Cli) -> None:
     p.add_argument("--drain-rate", type=float,
                    help="records/s per cart when draining a backlog (0 = unpaced; default: the cart's)")
     p.add_argument("--min-free-mb", type=int, default=0, help="refuse new records below this much free disk")
+    p.add_argument("--gateway-key", action="append", metavar="B64", required=True,
+                   help="a gateway's public key (`wastecart gateway keygen` prints it): the carts believe only "
+                        "acks and commands it signed; repeat for several")
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
 
 
@@ -42,12 +45,11 @@ def fleet(args: argparse.Namespace) -> int:
     if args.carts < 1 or args.records < 0 or not 1 <= args.carts <= 999:
         raise WastecartError("--carts must be 1..999 and --records >= 0")
     given = {"window": args.window, "max_unacked": args.max_unacked, "drain_rate": args.drain_rate,
-             "resend_after_s": args.resend_after}
+             "resend_after_s": args.resend_after, "gateway_keys": args.gateway_key}
     try:
         settings = UplinkSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:  # the cart's own bounds: --window 0 is refused, not clamped
-        raise WastecartError("; ".join(f"--{str(e['loc'][0]).removesuffix('_s').replace('_', '-')}: {e['msg']}"
-                                       for e in exc.errors())) from exc
+        raise WastecartError("; ".join(f"--{_flag(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors())) from exc
     f = Fleet(broker=args.broker, data=args.data, carts=args.carts, records=args.records, rate=args.rate,
               org=args.org, settings=settings, min_free_mb=args.min_free_mb)
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -58,7 +60,7 @@ def fleet(args: argparse.Namespace) -> int:
     try:
         done = f.run(progress_stream())
         summary = {"carts": args.carts, "records": args.records, "committed": f.committed(),
-                   "synced": f.synced(), "disk_full_refusals": f.disk_full,
+                   "synced": f.synced(), "rejected": f.rejected(), "disk_full_refusals": f.disk_full,
                    "seconds": round(time.monotonic() - t0, 2), "done": done}
     finally:
         f.close()
@@ -66,4 +68,9 @@ def fleet(args: argparse.Namespace) -> int:
         sys.stderr.write("\n")
     print(json.dumps(summary) if args.json else "fleet " + ("done" if done else "stopped") + ": "
           + ", ".join(f"{k}={v}" for k, v in summary.items()), flush=True)
-    return 0 if done else 1
+    return 0 if done and summary["rejected"] == 0 else 1
+
+
+def _flag(field: str) -> str:
+    """The flag that set an UplinkSettings field: ``resend_after_s`` -> ``resend-after``."""
+    return "gateway-key" if field == "gateway_keys" else field.removesuffix("_s").replace("_", "-")

@@ -1,7 +1,9 @@
-"""``wastecart gateway run|status`` and ``wastecart sim platform``: parse flags, start, wait, stop.
+"""``wastecart gateway run|status|keygen|release`` and ``wastecart sim platform``: parse flags, start,
+wait, stop.
 
 ``gateway status`` only reads (``gateway.store.read_summary``, SQLite ``mode=ro``), so it is safe
-to run next to a running gateway.
+to run next to a running gateway; so is ``gateway release`` (one transaction).  ``gateway keygen``
+creates ``DATA/gateway.key`` if absent and prints the public key carts trust as its LAST line.
 
 ``--port`` of ``gateway run`` is accepted and kept in the config for the dashboard / metrics
 server of a later issue; today nothing listens on it (the command says so).
@@ -32,13 +34,26 @@ def register(cli: Cli) -> None:
                    help="dashboard/metrics port (reserved: nothing is served on it yet)")
     p.add_argument("--client-id", metavar="ID", help="MQTT client id = persistent session name")
 
+    p = cli.command("gateway", "keygen", _gateway_keygen,
+                    "create the gateway's signing key (DATA/gateway.key) if absent; print its public key last")
+    p.add_argument("--data", type=Path, metavar="DIR", required=True, help="folder of gateway.key")
+
+    p = cli.command("gateway", "release", _gateway_release,
+                    "check a quarantined record again (e.g. after its cart's key was enrolled); store it if it passes")
+    p.add_argument("--data", type=Path, metavar="DIR", required=True, help="folder of gateway.sqlite")
+    p.add_argument("--id", type=int, required=True, metavar="N", dest="quarantine_id",
+                   help="quarantine row (gateway status --quarantine lists them)")
+    p.add_argument("--config", type=Path, metavar="FILE", help="the gateway's TOML config (for its cart keys)")
+    p.add_argument("--cart-keys-dir", type=Path, metavar="DIR", help="folder of <CART>.pub files")
+
     p = cli.command("gateway", "status", _gateway_status,
                     "what the gateway holds: counts, carts, alerts (read-only, safe while it runs)")
     p.add_argument("--data", type=Path, metavar="DIR", required=True, help="folder of gateway.sqlite")
     p.add_argument("--json", action="store_true", help="one JSON object (all sections) instead of text")
     p.add_argument("--alerts", action="store_true", help="list the alerts")
     p.add_argument("--dead", action="store_true", help="list the dead-lettered records with their reasons")
-    p.add_argument("--quarantine", action="store_true", help="list the quarantined payloads")
+    p.add_argument("--quarantine", action="store_true",
+                   help="list the quarantined payloads, each with the command that releases it")
     p.add_argument("--limit", type=int, default=100, metavar="N", help="rows per list (default 100)")
 
     p = cli.command("sim", "platform", _sim_platform,
@@ -76,7 +91,8 @@ def _gateway_run(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     app.start()
     print(f"gateway connecting to {config.broker} as {config.client_id}; "
-          f"database {config.db_path}; forwarding to {config.platform}/records", flush=True)
+          f"database {config.db_path}; forwarding to {config.platform}/records; public key {app.public_key}",
+          flush=True)
     if config.port is not None:
         print(f"gateway: port {config.port} is reserved for the dashboard; nothing listens on it yet",
               flush=True)
@@ -86,6 +102,40 @@ def _gateway_run(args: argparse.Namespace) -> int:
         app.stop()
     print(f"gateway stopped: {app.stats()}", flush=True)
     return 0
+
+
+def _gateway_keygen(args: argparse.Namespace) -> int:
+    from gateway.identity import key_path, load_or_create, public_text
+
+    existed = key_path(args.data).is_file()
+    key = load_or_create(args.data)
+    print(f"gateway key {key_path(args.data)} ({'existing' if existed else 'created'}, mode 0600);"
+          " carts trust this public key (uplink.gateway_keys / --gateway-key):", flush=True)
+    print(public_text(key), flush=True)
+    return 0
+
+
+def _gateway_release(args: argparse.Namespace) -> int:
+    from gateway.config import GatewayConfig
+    from gateway.ingest import KeyRing
+    from gateway.release import release
+    from gateway.store import SqliteStore
+    from wastecart.config import load
+
+    keys_dir = args.cart_keys_dir
+    cart_keys: dict[str, str] = {}
+    if args.config is not None:
+        config = load(GatewayConfig, args.config, {"data": str(args.data)})
+        cart_keys, keys_dir = dict(config.cart_keys), keys_dir or config.cart_keys_dir
+    if not (args.data / "gateway.sqlite").is_file():
+        raise WastecartError(f"{args.data / 'gateway.sqlite'}: no gateway database here")
+    store = SqliteStore(args.data / "gateway.sqlite")
+    try:
+        done = release(store, KeyRing(cart_keys, keys_dir), args.quarantine_id)
+    finally:
+        store.close()
+    print(done.text, flush=True)
+    return 0 if done.ok else 1
 
 
 def _sim_platform(args: argparse.Namespace) -> int:
@@ -117,23 +167,37 @@ def _gateway_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
         return 0
-    for line in _status_lines(summary, alerts=args.alerts, dead=args.dead, quarantine=args.quarantine):
+    for line in _status_lines(summary, alerts=args.alerts, dead=args.dead, quarantine=args.quarantine,
+                              data=args.data):
         print(line)
     return 0
+
+
+def _repeats(alert: dict[str, Any]) -> str:
+    count = int(alert.get("count") or 1)
+    return "" if count == 1 else f" (x{count}, last {_when(alert.get('last_seen'))})"
 
 
 def _when(ts: float | None) -> str:
     return "-" if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def _status_lines(summary: dict[str, Any], *, alerts: bool, dead: bool, quarantine: bool) -> list[str]:
+# Command results shown by a plain ``gateway status`` (newest first).
+STATUS_CMD_RESULTS = 10
+
+
+def _status_lines(summary: dict[str, Any], *, alerts: bool, dead: bool, quarantine: bool,
+                  data: Path | None = None) -> list[str]:
     """The text form of ``read_summary`` for an operator's terminal."""
     c = summary["counts"]
     lines = [f"gateway database {summary['database']}",
              "records: " + ", ".join(f"{k} {c[k]}" for k in (
                  "received", "stored", "duplicates", "quarantined", "pending", "held", "forwarding",
                  "accepted", "dead", "redeliveries")),
-             "alerts: " + (", ".join(f"{k} {n}" for k, n in sorted(c["alerts_by_kind"].items())) or "none")]
+             f"quarantine: {c['quarantine_bytes']} bytes held, {c['quarantine_dropped']} rows dropped beyond"
+             f" the budget; status ignored: {c['status_stale']} stale, {c['status_ahead']} ahead of verified seqs",
+             "alerts: " + (", ".join(f"{k} {n} ({c['alert_events_by_kind'].get(k, n)}x)"
+                                     for k, n in sorted(c["alerts_by_kind"].items())) or "none")]
     lines.append(f"{'cart':<20} {'site':<10} {'upto':>8} {'max':>8} {'stored':>8} {'ok':>8} {'pending':>8}"
                  f" {'broken':>7} {'online':>7} last seen")
     for cart, e in sorted(summary["carts"].items()):
@@ -141,16 +205,28 @@ def _status_lines(summary: dict[str, Any], *, alerts: bool, dead: bool, quaranti
         lines.append(f"{cart:<20} {e['site'] or '-':<10} {e['upto_seq']:>8} {e['max_seq']:>8} {e['stored']:>8}"
                      f" {e['chain_ok']:>8} {e['chain_pending']:>8} {e['chain_broken']:>7} {online:>7}"
                      f" {_when(e['last_seen'])}")
+    results = summary.get("cmd_results", [])[:STATUS_CMD_RESULTS]
+    if results:
+        lines.append("command results (newest first):")
+        lines += [f"  {_when(r['received_at'])} {r['cart']} {r['name']} #{r['counter']} {r['outcome']}"
+                  f"{': ' + r['reason'] if r['reason'] else ''}" for r in results]
     if alerts:
         lines.append("alerts (newest first):")
         lines += [f"  #{a['id']} {_when(a['raised_at'])} {a['kind']} cart={a['cart'] or '-'} {a['subject']}:"
-                  f" {a['detail']}{' (acknowledged)' if a['acknowledged_at'] else ''}" for a in summary["alerts"]]
+                  f" {a['detail']}{' (acknowledged)' if a['acknowledged_at'] else ''}{_repeats(a)}"
+                  for a in summary["alerts"]]
     if dead:
         lines.append("dead letters (newest first):")
         lines += [f"  {d['id']} cart={d['cart']} seq={d['seq']} attempts={d['attempts']}: {d['reason']}"
                   for d in summary["dead"]]
     if quarantine:
-        lines.append("quarantine (newest first):")
-        lines += [f"  #{q['id']} {_when(q['received_at'])} {q['kind'] or '-'} {q['topic']} ({q['size']} bytes):"
-                  f" {q['reason']}" for q in summary["quarantine"]]
+        lines.append("quarantine (newest first; release one with the command under it):")
+        for q in summary["quarantine"]:
+            kept = "" if q["kept"] >= (q["size"] or 0) else f", first {q['kept']} kept"
+            lines.append(f"  #{q['id']} {_when(q['received_at'])} {q['kind'] or '-'} {q['topic']}"
+                         f" ({q['size']} bytes{kept}, sha256 {(q['sha256'] or '-')[:16]}): {q['reason']}")
+            if q["released_at"] is not None:
+                lines.append(f"      {q['release_note'] or 'released'} at {_when(q['released_at'])}")
+            else:
+                lines.append(f"      wastecart gateway release --data {data or 'DIR'} --id {q['id']}")
     return lines

@@ -29,9 +29,11 @@ from edge.app import EdgeApp
 from edge.config import ActuatorConfig, CameraConfig, EdgeConfig, KioskConfig, ScaleConfig
 from edge.devices.printer.settings import PrinterSettings
 from edge.errors import CodeError
+from edge.ledger.settings import UplinkSettings
 from edge.workflow import State, Step
 from gateway.app import GatewayApp
 from gateway.config import GatewayConfig
+from gateway.identity import load_or_create as gateway_identity
 from sim_devices.camera import SimCamera
 from sim_devices.platform import SimPlatform
 from sim_devices.printer import SimPrinter
@@ -78,6 +80,9 @@ class Demo:
         self.scale = self._up(VirtualScale("toledo", rate_hz=20.0, seed=self.seed), VirtualScale.start)
         self.camera = SimCamera(self._dir("camera"))
         self.printer = self._up(SimPrinter(self._dir("printer")), SimPrinter.start)
+        # The gateway's key, made now (its `gateway run` would make the same one): the cart believes
+        # only acks and commands it signed.
+        gateway_key = wire.public_key_text(gateway_identity(self._dir("gateway")).public_key())
         edge_cfg = EdgeConfig(
             org=ORG, cart=CART, data=self._dir("cart"), broker=self.broker_url,
             scale=ScaleConfig(port=self.scale.path, protocol="toledo"),
@@ -85,6 +90,7 @@ class Demo:
             printer=PrinterSettings(url=self.printer.tcp_url, language="tspl"),
             actuator=ActuatorConfig(kind="sim", travel_s=0.2),
             kiosk=KioskConfig(port=self.kiosk_port if _port_free(self.kiosk_port) else 0),
+            uplink=UplinkSettings(gateway_keys=(gateway_key,)),
         )
         self.cart = EdgeApp(edge_cfg)
         pub = wire.public_key_text(self.cart.key.public_key())

@@ -4,7 +4,8 @@ No hardware: each cart is an ``edge.ledger.store.Ledger`` in ``DIR/<cart>/`` and
 — the exact code of a cart agent below the workflow.  Killed (even with SIGKILL) and started again
 on the same DIR it carries on from each ledger's head, so fault tests can kill it at random and
 then check that every committed record arrived exactly once.  Each cart's public key is written
-to ``DIR/keys/<cart>.pub`` for the gateway's ``cart_keys_dir``.
+to ``DIR/keys/<cart>.pub`` for the gateway's ``cart_keys_dir``.  The carts believe acks and commands
+signed by the gateway keys given (``uplink.gateway_keys``), as a cart agent does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -53,8 +55,12 @@ class Cart:
 
 class Fleet:
     def __init__(self, *, broker: str, data: Path, carts: int, records: int, rate: float = 0.0,
-                 org: str = "H330100001", settings: UplinkSettings | None = None, min_free_mb: int = 0) -> None:
+                 org: str = "H330100001", settings: UplinkSettings | None = None, min_free_mb: int = 0,
+                 gateway_keys: Sequence[str] = ()) -> None:
         self.broker, self.data, self.records, self.rate, self.org = broker, data, records, rate, org
+        settings = settings or UplinkSettings()
+        if gateway_keys:  # validated as in a config file
+            settings = UplinkSettings.model_validate({**settings.model_dump(), "gateway_keys": tuple(gateway_keys)})
         self.keys_dir = data / "keys"
         self.keys_dir.mkdir(parents=True, exist_ok=True)
         self.carts: list[Cart] = []
@@ -71,7 +77,11 @@ class Fleet:
         return sum(c.ledger.head() for c in self.carts)
 
     def synced(self) -> int:
-        return sum(c.ledger.head() - c.ledger.unsynced_count() for c in self.carts)
+        return sum(c.ledger.head() - c.ledger.unsynced_count() - c.ledger.rejected_count() for c in self.carts)
+
+    def rejected(self) -> int:
+        """Records the gateway refused for good (never sent again; they do not hold the fleet up)."""
+        return sum(c.ledger.rejected_count() for c in self.carts)
 
     def run(self, progress: TextIO | None = None) -> bool:
         """Commit until every cart has ``records``, then wait for every ack.  False if stopped."""

@@ -54,6 +54,7 @@ class Drain:
         self.settings = settings
         self.generation = -1  # the connection the drain last saw (the uplink bumps it per connect)
         self.published_upto = 0  # the last seq published since the last restart
+        self.published_high = 0  # the highest seq published by this process: no ack may go beyond it
         self.inflight: dict[int, str] = {}  # seq -> id: published, not yet acked by the gateway
         self.last_progress = now  # the last ack (or restart): the stall timer runs from here
         self.spent = 0  # records published in the current pacing window
@@ -63,13 +64,17 @@ class Drain:
 
     # where to publish from --------------------------------------------------------------------
 
-    def check(self, generation: int, now: float) -> Restart | None:
-        """On each connected pass: a new connection or a stall restarts from the first unsynced."""
+    def check(self, generation: int, now: float, unsynced: int = 0) -> Restart | None:
+        """On each connected pass: a new connection or a stall restarts from the first unsynced.
+
+        A stall is no ack progress for ``resend_after_s`` while records are in flight or, with
+        nothing in flight, while ``unsynced`` records wait (a ``resend`` from past them skipped
+        them): either way they are sent again, never left waiting for a reconnect."""
         if generation != self.generation:
             self.generation = generation
             self.restart(0, now)
             return Restart.CONNECTED
-        if self.inflight and now - self.last_progress > self.settings.resend_after_s:
+        if (self.inflight or unsynced) and now - self.last_progress > self.settings.resend_after_s:
             self.restart(0, now)
             return Restart.STALLED
         return None
@@ -81,8 +86,14 @@ class Drain:
         self.last_progress = now
 
     def resend_from(self, seq: int, now: float) -> None:
-        """The gateway's ``resend`` command: it misses ``seq`` (and maybe more after it)."""
+        """The gateway's ``resend`` command (checked: ``seq`` ≤ head + 1): it misses ``seq`` (and
+        maybe more after it)."""
         self.restart(max(0, seq - 1), now)
+
+    def rejected(self, seq: int, now: float) -> None:
+        """The gateway rejected ``seq`` for good: it waits for no ack (nor holds back the stall timer)."""
+        if self.inflight.pop(seq, None) is not None:
+            self.last_progress = now
 
     def acked(self, upto: int, ids: list[str], now: float) -> None:
         """The gateway stored every seq ≤ ``upto`` and the listed ids: they are in flight no more."""
@@ -123,6 +134,7 @@ class Drain:
         """Record ``seq`` was handed to paho."""
         self.inflight[seq] = rid
         self.published_upto = seq
+        self.published_high = max(self.published_high, seq)
         self.spent += 1
 
     def refill_due(self, awaiting_puback: int) -> bool:

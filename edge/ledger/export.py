@@ -21,8 +21,12 @@ import sqlite_utils
 from edge.errors import StoreError
 from edge.ledger.store import LEDGER_FILE
 
-BRIEF = ("id", "seq", "type", "created_at", "synced")  # what `edge ledger --json` shows per record
-FULL = (*BRIEF, "synced_at", "record")  # ... and with --full: when acked, and the signed record itself
+# What `edge ledger --json` shows per record; "rejected" is the gateway's reason (wire.REJECT_REASONS)
+# for a record it refused for good, or None.
+BRIEF = ("id", "seq", "type", "created_at", "synced", "rejected")
+# ... and with --full: when acked or rejected (and why, in the gateway's words), the signed record itself
+FULL = (*BRIEF, "synced_at", "rejected_at", "rejected_detail", "record")
+REJECTED = ("rejected_reason", "rejected_detail", "rejected_at")  # columns of migration 2
 
 
 @contextmanager
@@ -48,11 +52,16 @@ def open_read_only(data_dir: Path) -> Iterator[sqlite_utils.Database]:
 def read_ledger(data_dir: Path) -> list[dict[str, Any]]:
     """Every record in a cart's ledger, in seq order: ``FULL`` keys, ``record`` the parsed envelope."""
     with open_read_only(data_dir) as db:
-        rows = db.table("records").rows_where(
-            select="id, seq, type, created_at, synced_at, envelope", order_by="seq")
+        table = db.table("records")
+        # A ledger the agent has not opened since the upgrade lacks migration 2 (read-only: not added here).
+        have = set(table.columns_dict)
+        rejected = ", ".join(c if c in have else f"NULL AS {c}" for c in REJECTED)
+        rows = table.rows_where(select=f"id, seq, type, created_at, synced_at, {rejected}, envelope", order_by="seq")
         return [
             {"id": r["id"], "seq": r["seq"], "type": r["type"], "created_at": r["created_at"],
-             "synced": r["synced_at"] is not None, "synced_at": r["synced_at"], "record": json.loads(r["envelope"])}
+             "synced": r["synced_at"] is not None, "rejected": r["rejected_reason"], "synced_at": r["synced_at"],
+             "rejected_at": r["rejected_at"], "rejected_detail": r["rejected_detail"],
+             "record": json.loads(r["envelope"])}
             for r in rows
         ]
 
@@ -70,8 +79,9 @@ def write_json_lines(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
 
 
 def write_csv(rows: Iterable[dict[str, Any]], out: TextIO, *, full: bool = False) -> int:
-    """A header and one line per record; ``synced`` as true/false, ``record`` as its canonical JSON
-    (the exact text that was signed and sent).  Returns the number of records written."""
+    """A header and one line per record; ``synced`` as true/false, ``rejected`` the reason or empty,
+    ``record`` as its canonical JSON (the exact text that was signed and sent).  Returns the number
+    of records written."""
     writer = csv.DictWriter(out, fieldnames=FULL if full else BRIEF, lineterminator="\n")
     writer.writeheader()
     n = 0

@@ -1,12 +1,15 @@
 """The uplink's settings: one frozen model, the ``[uplink]`` section of the cart's config as it is.
 
-Light on purpose (pydantic only, no paho): ``edge.config`` takes it as a section, the fleet
-simulator and the tests construct it directly, and nobody converts between two copies.
+Light on purpose (pydantic and ``edge.wire`` only, no paho): ``edge.config`` takes it as a section,
+the fleet simulator and the tests construct it directly, and nobody converts between two copies.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edge import wire
 
 
 class UplinkSettings(BaseModel):
@@ -14,6 +17,10 @@ class UplinkSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # The gateways' Ed25519 public keys (base64, `wastecart gateway keygen` prints one): the cart
+    # believes an ack, a reject or a command only when one of these signed it.  A list so a new
+    # gateway key can be added before the old one is retired.  The cart agent needs at least one.
+    gateway_keys: tuple[str, ...] = ()
     # QoS 1 messages in flight to the broker (paho's window).  20-100 is the measured sweet spot;
     # paho's 16-bit message ids make more than 65,535 impossible anyway.
     window: int = Field(100, ge=1, le=10_000)
@@ -28,3 +35,19 @@ class UplinkSettings(BaseModel):
     telemetry_s: float = Field(10.0, gt=0)  # period of the telemetry message (s)
     # Synced records are kept this many days on the cart, then purged (unsynced ones never are).
     retention_days: float = Field(30.0, gt=0)
+
+    @field_validator("gateway_keys")
+    @classmethod
+    def _keys(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for n, text in enumerate(v):
+            try:
+                wire.load_public_key(text)
+            except wire.ContractError as exc:
+                raise ValueError(f"[{n}]: {exc}") from exc
+        if len(set(v)) < len(v):
+            raise ValueError("the same key is listed twice")
+        return v
+
+    def public_keys(self) -> list[Ed25519PublicKey]:
+        """The gateway keys, parsed (each was checked when the settings were made)."""
+        return [wire.load_public_key(text) for text in self.gateway_keys]

@@ -7,10 +7,15 @@ nothing does.  Every failure is a ``StoreError`` (translated once, in ``sqlite_e
 the ledger as it was.  The row is the source of truth for the uplink: a record is
 ``synced`` only when the gateway acknowledged storing it (never on the broker's PUBACK).
 The seq head and chain head live in ``meta`` so purging synced rows never reuses a seq.
+
+A record the gateway *rejected* (a signed reject: quarantined for a reason re-sending cannot fix)
+is marked with the reason; it is never synced, never purged and never sent again, and it counts
+neither as unsynced nor in the backlog, so it holds nothing else back.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -47,7 +52,16 @@ MIGRATIONS = (
     );
     CREATE INDEX records_unsynced ON records(seq) WHERE synced_at IS NULL;
     """,
+    # 2: the gateway's signed rejects; "unsent" is now: not synced and not rejected.
+    """
+    ALTER TABLE records ADD COLUMN rejected_reason TEXT;  -- wire.REJECT_REASONS; NULL: not rejected
+    ALTER TABLE records ADD COLUMN rejected_detail TEXT;
+    ALTER TABLE records ADD COLUMN rejected_at TEXT;
+    DROP INDEX records_unsynced;
+    CREATE INDEX records_unsent ON records(seq) WHERE synced_at IS NULL AND rejected_at IS NULL;
+    """,
 )
+UNSENT = "synced_at IS NULL AND rejected_at IS NULL"  # what the drain still has to deliver
 
 
 @dataclass(frozen=True)
@@ -94,10 +108,13 @@ class Ledger:
                     self._set_meta_now("cart", self.cart)
                 elif owner != self.cart:
                     raise StoreError("ledger.other_cart", path=self.path, owner=owner, cart=self.cart)
-                # Kept in step by commit and mark_synced, so backlog() is O(1): it is asked on every ack.
-                row = self._db.execute("SELECT count(*) FROM records WHERE synced_at IS NULL").fetchone()
-                self._unsynced = int(row[0])
+                # Kept in step by commit, mark_synced and mark_rejected, so backlog() is O(1): it is
+                # asked on every ack.
+                self._unsynced = self._count(UNSENT)
+                self._rejected = self._count("rejected_at IS NOT NULL")
                 self._head = int(self._meta("seq_head") or 0)
+                row = self._db.execute("SELECT max(seq) FROM records WHERE synced_at IS NOT NULL").fetchone()
+                self._synced_high = int(row[0] or 0)
             except BaseException:
                 self._db.close()
                 raise
@@ -106,6 +123,9 @@ class Ledger:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             self._db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number}; COMMIT;")
+
+    def _count(self, where: str) -> int:
+        return int(self._db.execute(f"SELECT count(*) FROM records WHERE {where}").fetchone()[0])
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -164,6 +184,11 @@ class Ledger:
         except (wire.ContractError, TypeError, ValueError) as exc:  # a float, NaN, a set, a cycle …
             raise StoreError("ledger.not_recordable", reason=str(exc)) from exc
 
+    def sign(self, kind: str, site: str, body: Mapping[str, Any]) -> bytes:
+        """A signed message of this cart's (status, telemetry, cmd_result), with the key that signs
+        its records (``wire.sign_message``; ContractError for a body outside the contract)."""
+        return wire.sign_message(kind, site, self.cart, body, self._key)
+
     def bodies(self, types: Iterable[str]) -> list[tuple[str, str, int, dict[str, Any]]]:
         """``(id, type, seq, body)`` of the records of these types, in seq order: what the workflow
         replays at start-up to know which bags are on the cart and in storage."""
@@ -177,33 +202,87 @@ class Ledger:
     def unsynced(self, after_seq: int = 0, limit: int = 100) -> list[Outgoing]:
         with self._lock, sqlite_errors("ledger.unreadable", path=self.path):
             rows = self._db.execute(
-                "SELECT seq, id, envelope FROM records WHERE synced_at IS NULL AND seq > ?"
+                f"SELECT seq, id, envelope FROM records WHERE {UNSENT} AND seq > ?"
                 " ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
         return [Outgoing(seq, rid, env.encode("utf-8")) for seq, rid, env in rows]
 
+    def hash_at(self, seq: int) -> str | None:
+        """The hash of this ledger's record ``seq`` (``GENESIS_HASH`` for 0); None if there is none."""
+        if seq == 0:
+            return wire.GENESIS_HASH
+        with self._lock, sqlite_errors("ledger.unreadable", path=self.path):
+            row = self._db.execute("SELECT hash FROM records WHERE seq=?", (seq,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def seqs_of(self, ids: Iterable[str]) -> dict[str, int]:
+        """id -> seq of those of ``ids`` that are records of this ledger."""
+        ids = list(ids)
+        found: dict[str, int] = {}
+        with self._lock, sqlite_errors("ledger.unreadable", path=self.path):
+            for chunk in range(0, len(ids), 500):
+                part = ids[chunk:chunk + 500]
+                found.update(self._db.execute(
+                    f"SELECT id, seq FROM records WHERE id IN ({','.join('?' * len(part))})", part).fetchall())
+        return found
+
+    def synced_high(self) -> int:
+        """The highest seq the gateway has acknowledged (0: none yet)."""
+        return self._synced_high
+
     def mark_synced(self, upto_seq: int, ids: Iterable[str], at: datetime) -> int:
-        """Apply a gateway ack: every seq ≤ upto_seq, and the listed ids.  Returns rows changed."""
+        """Apply a gateway ack (checked by ``edge.ledger.trust.decide_ack``): every seq ≤ upto_seq,
+        and the listed ids; rejected records stay rejected.  Returns rows changed."""
         ids = list(ids)
         stamp = at.astimezone(UTC).isoformat(timespec="milliseconds")  # UTC: purge compares strings
         with self._lock, sqlite_errors("ledger.ack_failed", path=self.path):
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                cur = self._db.execute(
-                    "UPDATE records SET synced_at=? WHERE synced_at IS NULL AND seq <= ?", (stamp, upto_seq))
-                changed = cur.rowcount
+                seqs = [s for (s,) in self._db.execute(
+                    f"UPDATE records SET synced_at=? WHERE {UNSENT} AND seq <= ? RETURNING seq",
+                    (stamp, upto_seq)).fetchall()]
                 for chunk in range(0, len(ids), 500):
                     part = ids[chunk:chunk + 500]
-                    cur = self._db.execute(
-                        f"UPDATE records SET synced_at=? WHERE synced_at IS NULL AND id IN "
-                        f"({','.join('?' * len(part))})", (stamp, *part))
-                    changed += cur.rowcount
+                    seqs += [s for (s,) in self._db.execute(
+                        f"UPDATE records SET synced_at=? WHERE {UNSENT} AND id IN "
+                        f"({','.join('?' * len(part))}) RETURNING seq", (stamp, *part)).fetchall()]
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+            changed = len(seqs)
             self._unsynced -= changed
+            self._synced_high = max(self._synced_high, *seqs, 0)
         return changed
+
+    def payload_sha256(self, seq: int) -> str | None:
+        """SHA-256 of record ``seq`` as this cart publishes it (what a gateway's reject must name)."""
+        with self._lock, sqlite_errors("ledger.unreadable", path=self.path):
+            row = self._db.execute("SELECT envelope FROM records WHERE seq=?", (seq,)).fetchone()
+        return hashlib.sha256(row[0].encode("utf-8")).hexdigest() if row else None
+
+    def mark_rejected(self, record_id: str, seq: int, payload_sha256: str, reason: str, detail: str,
+                      at: datetime) -> str:
+        """Apply a gateway reject: record ``record_id`` at ``seq`` is never sent again — only if the bytes
+        the gateway refused (``payload_sha256``) are this record's own and it is not synced.  Returns
+        "marked", "already", or why nothing changed: "unknown", "synced", "other_bytes"."""
+        stamp = at.astimezone(UTC).isoformat(timespec="milliseconds")
+        with self._lock, sqlite_errors("ledger.ack_failed", path=self.path):
+            row = self._db.execute("SELECT synced_at, rejected_at, envelope FROM records WHERE id=? AND seq=?",
+                                   (record_id, seq)).fetchone()
+            if row is None:
+                return "unknown"
+            if row[1] is not None:
+                return "already"
+            if row[0] is not None:
+                return "synced"  # the gateway stored it: a reject of it can only be of someone else's copy
+            if hashlib.sha256(row[2].encode("utf-8")).hexdigest() != payload_sha256:
+                return "other_bytes"
+            self._db.execute("UPDATE records SET rejected_reason=?, rejected_detail=?, rejected_at=?"
+                             " WHERE id=? AND seq=?", (reason, detail, stamp, record_id, seq))
+            self._unsynced -= 1
+            self._rejected += 1
+        return "marked"
 
     def purge_synced(self, older_than: datetime) -> int:
         """Delete synced records acknowledged before ``older_than``; unsynced ones never.
@@ -217,12 +296,16 @@ class Ledger:
     def backlog(self) -> tuple[int, int | None]:
         """(unsynced count, commit time in ns of the oldest unsynced record or None)."""
         with self._lock, sqlite_errors("ledger.unreadable", path=self.path):
-            row = self._db.execute("SELECT committed_ns FROM records WHERE synced_at IS NULL"
+            row = self._db.execute(f"SELECT committed_ns FROM records WHERE {UNSENT}"
                                    " ORDER BY seq LIMIT 1").fetchone()  # seq order is commit order
             return self._unsynced, None if row is None else int(row[0])
 
     def unsynced_count(self) -> int:
+        """Records still to deliver (rejected ones are not: they will never be sent again)."""
         return self._unsynced
+
+    def rejected_count(self) -> int:
+        return self._rejected
 
     def head(self) -> int:
         return self._head

@@ -29,6 +29,9 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "ledger.purge_failed": ("无法清理旧记录：{path}：{reason}", "cannot purge old records in {path}: {reason}"),
     # the uplink
     "uplink.bad_broker": ("MQTT 服务器地址错误：{reason}", "bad broker address: {reason}"),
+    "uplink.no_gateway_key": ("没有网关公钥：请设置 uplink.gateway_keys（或 --gateway-key），否则推车不会相信任何确认",
+                              "no gateway key: set uplink.gateway_keys (or --gateway-key); without one the cart "
+                              "would believe no ack"),
     # the cart's signing key (edge.keys)
     "key.unreadable": ("{path}：无法读取 Ed25519 私钥（{reason}）",
                        "{path}: not a readable Ed25519 private key ({reason})"),

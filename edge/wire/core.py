@@ -15,7 +15,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -192,24 +192,6 @@ def encode(obj: Any) -> bytes:
     return canonical(obj)
 
 
-# Acks: gateway -> cart, "records durably stored at the gateway" (never the broker's PUBACK).
-
-
-def ack_payload(upto_seq: int, ids: Iterable[str]) -> bytes:
-    return canonical({"upto_seq": upto_seq, "ids": list(ids)})
-
-
-def decode_ack(payload: bytes | bytearray) -> tuple[int, list[str]]:
-    try:
-        obj = json.loads(payload)
-        upto, ids = obj["upto_seq"], obj["ids"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ContractError(f"ack payload is not {{upto_seq, ids}}: {exc}") from exc
-    if not isinstance(upto, int) or not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise ContractError("ack payload: upto_seq must be an integer and ids a list of strings")
-    return upto, ids
-
-
 # Commands: gateway -> cart on wc/v1/{site}/{cart}/cmd/{name}.
 
 CMD_RESEND, CMD_TIME = "resend", "time"
@@ -228,31 +210,3 @@ ALERT_KINDS = (
 
 def cmd_topic(site: str, cart: str, name: str) -> str:
     return topic(site, cart, f"{CMD}/{name}")
-
-
-def resend_payload(from_seq: int) -> bytes:
-    return canonical({"from_seq": from_seq})
-
-
-def decode_resend(payload: bytes | bytearray) -> int:
-    return _positive_int(payload, "resend", "from_seq")
-
-
-def time_payload(utc_ms: int) -> bytes:
-    """The gateway's wall clock (ms since the epoch, UTC) for carts without NTP or RTC."""
-    return canonical({"utc_ms": utc_ms})
-
-
-def decode_time(payload: bytes | bytearray) -> int:
-    return _positive_int(payload, "time", "utc_ms")
-
-
-def _positive_int(payload: bytes | bytearray, what: str, field: str) -> int:
-    """The one field of a command payload, which must be a positive integer."""
-    try:
-        value = json.loads(payload)[field]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ContractError(f"{what} payload is not {{{field}}}: {exc}") from exc
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ContractError(f"{what} payload: {field} must be a positive integer")
-    return value

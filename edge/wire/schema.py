@@ -38,7 +38,7 @@ def decode_record(payload: bytes | bytearray) -> dict[str, Any]:
     """Parse and schema-check a record payload; ContractError names the first problem."""
     try:
         obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, an integer of > 4,300 digits, too deep
         raise ContractError(f"payload is not JSON: {exc}") from exc
     errors = validate_record(obj)
     if errors:

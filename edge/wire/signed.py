@@ -19,7 +19,8 @@ What binds a message to its moment (so a genuine one replayed later does nothing
   for another ledger, or for a seq the cart never published, matches nothing;
 - a **command** names the cart's ``boot_id`` (from its birth message) and a ``counter`` the gateway
   keeps in its store: the cart runs a command only for its current boot and above the last counter;
-- a **reject** names a record id and seq of the cart's own.
+- a **reject** names a record id and seq of the cart's own, and the SHA-256 of the bytes refused: the
+  cart applies it only if those are the bytes it published (never to a synced record).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def peek_message(payload: bytes | bytearray, max_bytes: int = MESSAGE_MAX) -> di
         raise ContractError(f"message of {len(payload)} bytes, more than {max_bytes}")
     try:
         msg = json.loads(payload, parse_constant=_no_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, an integer of > 4,300 digits, too deep
         raise ContractError(f"not JSON: {exc}") from exc
     if not isinstance(msg, dict) or set(msg) != _FIELDS:
         raise ContractError(f"not a signed message: fields must be {sorted(_FIELDS)}")
@@ -116,9 +117,11 @@ def ack_body(upto_seq: int, upto_hash: str, ids: Sequence[str]) -> dict[str, Any
     return {"upto_seq": upto_seq, "upto_hash": upto_hash, "ids": list(ids)}
 
 
-def reject_body(record_id: str, seq: int, reason: str, detail: str) -> dict[str, Any]:
-    """Record ``record_id`` (seq ``seq``) was quarantined for a reason re-sending cannot fix."""
-    return {"id": record_id, "seq": seq, "reason": reason, "detail": detail[:500]}
+def reject_body(record_id: str, seq: int, reason: str, detail: str, payload_sha256: str) -> dict[str, Any]:
+    """Record ``record_id`` (seq ``seq``) was quarantined for a reason re-sending cannot fix.
+    ``payload_sha256`` names the bytes refused: a cart applies the reject only to a record whose own
+    bytes those are, so a bad copy someone else published under its id cannot get it rejected."""
+    return {"id": record_id, "seq": seq, "reason": reason, "detail": detail[:500], "payload_sha256": payload_sha256}
 
 
 def command_body(name: str, boot_id: str, counter: int, args: Mapping[str, int]) -> dict[str, Any]:

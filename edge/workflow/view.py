@@ -67,6 +67,7 @@ class DeviceView(TypedDict):
 
     online: bool
     unsent: int
+    rejected: NotRequired[int]  # records the gateway refused for good (a red pill on the bar when > 0)
     scale: str
     camera: str
     printer: str

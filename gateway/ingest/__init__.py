@@ -3,8 +3,9 @@
 Rooms:
     checks.py  pure checks (topic, schema, cart, seal; status and telemetry), KeyRing, and the
                process-pool helpers: no MQTT, no threads
-    worker.py  ``Ingest``: the MQTT link, batching, the commit, PUBACKs and application acks,
-               resend pacing and time offers
+    worker.py  ``Ingest``: the MQTT link, batching, the commit (message by message when a batch
+               fails: poison isolation), PUBACKs
+    replies.py ``Replies``: signed acks, rejects and commands (resend pacing, time offers)
 """
 
 from gateway.ingest.checks import (
@@ -15,12 +16,26 @@ from gateway.ingest.checks import (
     check_in_pool,
     check_message,
     checked,
+    device_rejected,
     init_pool_worker,
     is_record_topic,
 )
-from gateway.ingest.worker import SUBSCRIPTIONS, Ingest, ResendPacer
+from gateway.ingest.replies import Replies, ResendPacer
+from gateway.ingest.worker import SUBSCRIPTIONS, Ingest
 
 __all__ = [
-    "DEVICE_PAYLOAD_MAX", "SUBSCRIPTIONS", "Ingest", "KeyRing", "ResendPacer", "check_all", "check_device",
-    "check_in_pool", "check_message", "checked", "init_pool_worker", "is_record_topic",
+    "DEVICE_PAYLOAD_MAX",
+    "SUBSCRIPTIONS",
+    "Ingest",
+    "KeyRing",
+    "Replies",
+    "ResendPacer",
+    "check_all",
+    "check_device",
+    "check_in_pool",
+    "check_message",
+    "checked",
+    "device_rejected",
+    "init_pool_worker",
+    "is_record_topic",
 ]

@@ -1,17 +1,28 @@
-"""Pure checks of what arrives from the broker: topic, schema, cart, seal; status and telemetry.
+"""Pure checks of what arrives from the broker: topic, schema, cart, seal; signed device messages.
 
 No MQTT and no threads: the ingest worker (``gateway.ingest.worker``) calls these on each batch,
 in its own thread or spread over worker processes (``check_in_pool``).  A refused record becomes
 a ``Rejected`` whose alert kind says why (``wire.ALERT_KINDS``): bad signature FORGED, hash
 mismatch ALTERED, no key UNKNOWN_CART, anything else unreadable MALFORMED; REPLAYED and
-CHAIN_BREAK are decided by the store against what it holds.
+CHAIN_BREAK are decided by the store against what it holds.  Every number is checked against the
+schema's bounds here, before anything reaches SQLite (``seq`` < 2**53 = ``wire.MAX_SEQ``).
+
+A refused record of a KNOWN cart whose envelope id and seq can still be read, refused for a reason
+re-sending cannot fix, carries the ``reject`` reason (``wire.REJECT_REASONS``: FORGED, ALTERED,
+MALFORMED, SCHEMA) of the signed reject the worker sends the cart.
+
+Status, telemetry and command results are signed by the cart (``wire.open_message`` with its key):
+what does not verify is refused like a bad record (UNKNOWN_CART, FORGED or MALFORMED) and changes
+nothing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -19,8 +30,15 @@ from edge import wire
 from gateway.errors import IngestError
 from gateway.store.model import DeviceUpdate, Incoming, Rejected
 
-# Largest status / telemetry payload looked at (bytes): they are a few hundred bytes.
-DEVICE_PAYLOAD_MAX = 64_000
+# Largest status / telemetry / command result payload looked at (bytes): they are a few hundred bytes.
+DEVICE_PAYLOAD_MAX = wire.MESSAGE_MAX
+# The kind of signed message each device topic carries.
+DEVICE_KINDS = {wire.STATUS: wire.STATUS_KIND, wire.TELEMETRY: wire.TELEMETRY_KIND,
+                wire.CMD_RESULT: wire.CMD_RESULT_KIND}
+_LEAVES: dict[str, Literal["status", "telemetry", "cmd_result"]] = {
+    wire.STATUS: "status", wire.TELEMETRY: "telemetry", wire.CMD_RESULT: "cmd_result"}
+# An id a reject may name (messages.schema.json $defs/uuid).
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class KeyRing:
@@ -54,10 +72,11 @@ def check_message(topic: str, payload: bytes, keys: KeyRing) -> Incoming:
         raise IngestError(f"topic: {topic!r} is not a record topic")
     try:
         env = wire.decode_record(payload)
-    except (wire.ContractError, RecursionError) as exc:
-        raise IngestError(f"schema: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # ValueError: ContractError, or an integer of > 4,300 digits
+        raise IngestError(f"schema: {str(exc)[:300]}", reject="SCHEMA") from exc
     if env["cart"] != cart:
-        raise IngestError(f"cart: envelope says {env['cart']!r} but the topic says {cart!r}", subject=env["id"])
+        raise IngestError(f"cart: envelope says {env['cart']!r} but the topic says {cart!r}", subject=env["id"],
+                          reject="MALFORMED")
     try:
         key = keys.get(cart)
     except IngestError as exc:
@@ -68,7 +87,7 @@ def check_message(topic: str, payload: bytes, keys: KeyRing) -> Incoming:
     except wire.ContractError as exc:
         # Only on failure: was the content changed under its hash, or is the signature not the cart's?
         kind = "ALTERED" if env["hash"] != wire.record_hash(env) else "FORGED"
-        raise IngestError(f"seal: {exc}", kind=kind, subject=env["id"]) from exc
+        raise IngestError(f"seal: {exc}", kind=kind, subject=env["id"], reject=kind) from exc
     return Incoming(id=env["id"], site=site, cart=cart, seq=env["seq"], type=env["type"],
                     created_at=env["created_at"], hash=env["hash"],
                     # as received (valid UTF-8 JSON by now): re-encoding it cost ~50 us a record
@@ -87,7 +106,41 @@ def checked(topic: str, payload: bytes, keys: KeyRing) -> Incoming | Rejected:
             site, cart, _ = _topic_ids(topic)
         except IngestError:
             site = cart = None
+        seq: int | None = None
+        reject = exc.reject if exc.reject in wire.REJECT_REASONS else None
+        if reject is not None and cart is not None and _known(keys, cart):
+            readable = _id_and_seq(payload)
+            subject = exc.subject or (readable[0] if readable else None)
+            if readable is None or readable[0] != subject:
+                reject = None
+            else:
+                seq = readable[1]
+            return Rejected(topic, payload, str(exc), exc.kind, site, cart, subject, seq, reject)
         return Rejected(topic, payload, str(exc), exc.kind, site, cart, exc.subject)
+
+
+def _known(keys: KeyRing, cart: str) -> bool:
+    try:
+        keys.get(cart)
+    except IngestError:
+        return False
+    return True
+
+
+def _id_and_seq(payload: bytes) -> tuple[str, int] | None:
+    """The envelope's id and seq if both can still be read and are within the wire's bounds."""
+    try:
+        obj = json.loads(payload)
+    except (ValueError, RecursionError):  # ValueError: not JSON, bad UTF-8, a > 4,300 digit integer
+        return None
+    if not isinstance(obj, dict):
+        return None
+    rid, seq = obj.get("id"), obj.get("seq")
+    if not isinstance(rid, str) or not _UUID.match(rid):
+        return None
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= wire.MAX_SEQ:
+        return None
+    return rid, seq
 
 
 def check_all(pairs: list[tuple[str, bytes]], keys: KeyRing) -> list[Incoming | Rejected]:
@@ -129,22 +182,30 @@ def _topic_ids(topic: str) -> tuple[str, str, str]:
     return site, cart, leaf
 
 
-def check_device(topic: str, payload: bytes) -> DeviceUpdate:
-    """A status or telemetry message as a DeviceUpdate; IngestError if it is not one (ignored)."""
+def check_device(topic: str, payload: bytes, keys: KeyRing) -> DeviceUpdate:
+    """A status, telemetry or command result VERIFIED with the cart's key (every number within its
+    bound) as a DeviceUpdate; IngestError (UNKNOWN_CART, FORGED or MALFORMED) otherwise."""
     site, cart, leaf = _topic_ids(topic)
-    if leaf not in (wire.STATUS, wire.TELEMETRY):
-        raise IngestError(f"topic: {topic!r} is not a status or telemetry topic")
-    if len(payload) > DEVICE_PAYLOAD_MAX:
-        raise IngestError(f"{leaf}: {len(payload)} bytes, more than {DEVICE_PAYLOAD_MAX}")
+    kind = DEVICE_KINDS.get(leaf)
+    if kind is None:
+        raise IngestError(f"topic: {topic[:200]!r} is not a status, telemetry or cmd_result topic")
+    key = keys.get(cart)  # UNKNOWN_CART: a made-up cart shows nowhere
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise IngestError(f"{leaf}: not JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise IngestError(f"{leaf}: not a JSON object")
-    if leaf == wire.STATUS and data.get("state") not in ("online", "offline"):
-        raise IngestError(f"status: state {data.get('state')!r} is not 'online' or 'offline'")
-    return DeviceUpdate(site, cart, "status" if leaf == wire.STATUS else "telemetry", data)
+        _, body = wire.open_message(payload, kinds=[kind], site=site, cart=cart, keys=[key],
+                                    max_bytes=DEVICE_PAYLOAD_MAX)
+    except (ValueError, RecursionError) as exc:  # ContractError, or an integer of > 4,300 digits
+        text = str(exc)[:300]
+        raise IngestError(f"{leaf}: {text}", kind="FORGED" if "signature" in text else "MALFORMED") from exc
+    return DeviceUpdate(site, cart, _LEAVES[leaf], body, topic, payload)
+
+
+def device_rejected(topic: str, payload: bytes, exc: IngestError) -> Rejected:
+    """The quarantine item of a device message that did not verify (never answered)."""
+    try:
+        site, cart, _ = _topic_ids(topic)
+    except IngestError:
+        return Rejected(topic, payload, str(exc), exc.kind)
+    return Rejected(topic, payload, str(exc), exc.kind, site, cart)
 
 
 def is_record_topic(topic: str) -> bool:

@@ -1,14 +1,18 @@
-"""The ingest worker: broker -> checks -> one SQLite commit per batch -> acks.
+"""The ingest worker: broker -> checks -> one SQLite commit per batch -> signed replies.
 
 paho's network thread only hands ``(connection, mid, topic, payload)`` to a queue (manual acks, so
 the broker keeps a message until we PUBACK it).  One worker (``edge.worker.Worker``) takes
-batches, checks each message (``gateway.ingest.checks``: topic, schema, cart, seal), stores the
-batch in one transaction (chain checks, quarantine and alerts included:
-``IngestRepository.store_batch``), and only then sends the PUBACKs, one application ack per cart
-``{upto_seq, ids}`` on ``…/ack`` (DESIGN §3), a ``resend`` for a cart whose seqs have a gap (paced
-per cart: ``ResendPacer``) and a ``time`` offer to a cart whose birth (``…/status`` online)
-arrived.  Telemetry and status go to the ``devices`` table; a malformed one is logged and dropped
-(it is not evidence: nothing is signed).  The paho client is the shared ``edge.mqtt.Link``.
+batches, checks each message (``gateway.ingest.checks``: records by topic, schema, cart, seal;
+status, telemetry and command results by the cart's signature), stores the batch in one
+transaction (chain checks, quarantine and alerts included: ``IngestRepository.store_batch``), and
+only then sends the PUBACKs and the signed replies (``gateway.ingest.replies``: acks, rejects, a
+``resend`` for a cart whose seqs have a gap, a ``time`` offer to a cart whose verified birth arrived).
+
+Poison isolation: every number is bounded by the checks before it reaches SQLite, and a message
+that fails them is quarantined alone.  Should a batch's transaction still fail, the batch is
+retried message by message: a message whose own transaction fails is quarantined alone with the
+reason (and PUBACKed, so a restart does not meet it again), the rest are stored and acked.  Only
+when quarantining fails too (the disk, not a message) does the worker wait and retry.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge import wire
@@ -36,10 +41,12 @@ from gateway.ingest.checks import (
     check_all,
     check_device,
     check_in_pool,
+    device_rejected,
     init_pool_worker,
     is_record_topic,
 )
-from gateway.store import BatchResult, DeviceUpdate, Gap, Incoming, IngestRepository, Rejected
+from gateway.ingest.replies import Replies, ResendPacer
+from gateway.store import BatchResult, DeviceUpdate, Incoming, IngestRepository, Outcome, Rejected
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +57,16 @@ STORE_RETRY_S = 1.0
 POOL_MIN_BATCH = 32
 # How long stop() waits for the worker to drain what it already took (s).
 STOP_TIMEOUT_S = 10.0
-# Device topics the gateway follows besides records (status: retained births / wills).
+# Quarantined payloads logged one by one before the log says only every QUARANTINE_LOG_EVERY-th.
+QUARANTINE_LOG_FIRST = 20
+QUARANTINE_LOG_EVERY = 1_000
+# Device topics the gateway follows besides records (status: retained births / wills; command results).
 STATUS_SUBSCRIPTION = f"{wire.TOPIC_ROOT}/+/+/{wire.STATUS}"
 TELEMETRY_SUBSCRIPTION = f"{wire.TOPIC_ROOT}/+/+/{wire.TELEMETRY}"
+CMD_RESULT_SUBSCRIPTION = f"{wire.TOPIC_ROOT}/+/+/{wire.CMD_RESULT}"
 SUBSCRIPTIONS = [(wire.RECORD_SUBSCRIPTION, wire.QOS[wire.RECORD]), (STATUS_SUBSCRIPTION, wire.QOS[wire.STATUS]),
-                 (TELEMETRY_SUBSCRIPTION, wire.QOS[wire.TELEMETRY])]
+                 (TELEMETRY_SUBSCRIPTION, wire.QOS[wire.TELEMETRY]),
+                 (CMD_RESULT_SUBSCRIPTION, wire.QOS[wire.CMD_RESULT])]
 
 
 @dataclass(frozen=True)
@@ -69,30 +81,14 @@ class _Message:
 _STOP = object()  # queue sentinel: the worker finishes what is ahead of it, then exits
 
 
-class ResendPacer:
-    """At most one resend request per cart every ``interval_s``: the cart restarts its drain from
-    the asked seq, so asking again while it is still re-sending would only multiply duplicates."""
-
-    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._interval = interval_s
-        self._clock = clock
-        self._last: dict[str, float] = {}
-
-    def allow(self, cart: str) -> bool:
-        """True (and remember it) if ``cart`` may be asked now."""
-        now = self._clock()
-        last = self._last.get(cart)
-        if last is not None and now - last < self._interval:
-            return False
-        self._last[cart] = now
-        return True
-
-
 class Ingest:
     """Owns the MQTT link and the ingest worker."""
 
     def __init__(self, config: GatewayConfig, store: IngestRepository, keys: KeyRing,
-                 on_commit: Callable[[], None], on_change: Callable[[], None]) -> None:
+                 on_commit: Callable[[], None], on_change: Callable[[], None],
+                 key: Ed25519PrivateKey | None) -> None:
+        """``key``: the gateway's signing key (``gateway.identity``); None only for the benchmark's
+        unsigned comparison (``gateway.app``)."""
         self._config = config
         self._store = store
         self._keys = keys
@@ -103,10 +99,8 @@ class Ingest:
         self._generation = 0
         self._connected = False
         self._subscribed = False
-        self._counters = {"ingest_batches": 0, "ingest_errors": 0, "acks_published": 0, "ack_failures": 0,
-                          "resends_sent": 0, "time_offers": 0, "device_updates": 0, "device_errors": 0,
-                          "cmd_failures": 0}
-        self._pacer = ResendPacer(config.ingest.resend_interval_s)
+        self._counters = {"ingest_batches": 0, "ingest_errors": 0, "device_updates": 0, "device_errors": 0,
+                          "device_ignored": 0, "poison": 0, "quarantine_logged": 0}
         self._pool: ProcessPoolExecutor | None = None
         # retry_s=0: a batch that raised is already off the queue (unacked: the broker keeps it),
         # so the next one is taken at once; stopping puts the sentinel that ends the drain.
@@ -118,6 +112,8 @@ class Ingest:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
+        self._replies = Replies(self._client, store, key, ResendPacer(config.ingest.resend_interval_s),
+                                self._counters)
 
     # ---------------------------------------------------------------- life cycle
 
@@ -221,32 +217,39 @@ class Ingest:
         return batch, False
 
     def _handle(self, batch: list[_Message]) -> None:
-        devices: list[DeviceUpdate] = []
         items = self._check_records([m for m in batch if is_record_topic(m.topic)])
+        devices: list[DeviceUpdate] = []
         for m in batch:
             if is_record_topic(m.topic):
                 continue
             try:
-                devices.append(check_device(m.topic, m.payload))
-            except IngestError as exc:
+                devices.append(check_device(m.topic, m.payload, self._keys))
+            except IngestError as exc:  # not verified: changes nothing, quarantined (within budget)
                 self._counters["device_errors"] += 1
-                log.warning("ingest: ignored a device message on %s: %s", m.topic, exc)
+                items.append(device_rejected(m.topic, m.payload, exc))
         result = self._commit(items, devices)
         if result is None:
             return  # stopping before the commit succeeded: nothing acked, the broker keeps them
         self._counters["ingest_batches"] += 1
-        self._counters["device_updates"] += len(devices)
+        self._counters["device_updates"] += result.devices.count("applied")
+        self._counters["device_ignored"] += len(result.devices) - result.devices.count("applied")
         for item, outcome in zip(items, result.outcomes, strict=True):
             if outcome.status == "rejected":
-                log.warning("ingest: quarantined a payload on %s (%s): %s", item.topic, outcome.kind, outcome.reason)
+                self._log_quarantined(item.topic, outcome)
         for alert in result.alerts:
             log.warning("ALERT %s cart=%s subject=%s: %s", alert.kind, alert.cart, alert.subject, alert.detail)
         for m in batch:  # PUBACK only now that the batch is committed
             if m.qos > 0 and m.generation == self._generation:
                 self._client.ack(m.mid, m.qos)
-        self._after_commit(items, result)
-        self._offer_time(devices)
+        self._replies.after_commit(items, result, devices)
         self._on_commit()
+
+    def _log_quarantined(self, topic: str, outcome: Outcome) -> None:
+        self._counters["quarantine_logged"] += 1
+        n = self._counters["quarantine_logged"]
+        if n <= QUARANTINE_LOG_FIRST or n % QUARANTINE_LOG_EVERY == 0:
+            log.warning("ingest: quarantined a payload on %s (%s): %s [%d quarantined since start]",
+                        topic[:200], outcome.kind, outcome.reason, n)
 
     def _check_records(self, records: list[_Message]) -> list[Incoming | Rejected]:
         """Check in this thread, or spread over the worker processes when the batch is worth it."""
@@ -255,60 +258,63 @@ class Ingest:
             return check_all(pairs, self._keys)
         return check_in_pool(self._pool, self._config.ingest.workers, pairs)
 
+    # ---------------------------------------------------------------- commit, poison isolation
+
     def _commit(self, items: list[Incoming | Rejected], devices: list[DeviceUpdate]) -> BatchResult | None:
-        """Retry a failed commit until it works or we stop (nothing is acked before it works)."""
+        """The batch in one transaction; if that fails, message by message (``_commit_one``)."""
+        try:
+            return self._store.store_batch(items, now=time.time(), devices=devices)
+        except GatewayStoreError as exc:
+            self._counters["ingest_errors"] += 1
+            log.error("ingest: a batch of %d failed (%s); storing it message by message",
+                      len(items) + len(devices), exc)
+        merged = BatchResult([])
+        for item in items:
+            one = self._commit_one(item)
+            if one is None:
+                return None
+            merged.outcomes += one.outcomes
+            self._merge(merged, one)
+        for update in devices:
+            one = self._commit_one(update)
+            if one is None:
+                return None
+            merged.devices.append(one.devices[0] if one.devices else "poison")
+            self._merge(merged, one)
+        return merged
+
+    @staticmethod
+    def _merge(into: BatchResult, one: BatchResult) -> None:
+        into.alerts += one.alerts
+        into.gaps = [g for g in into.gaps if all(g.cart != n.cart for n in one.gaps)] + one.gaps
+        into.heads.update(one.heads)
+
+    def _commit_one(self, item: Incoming | Rejected | DeviceUpdate) -> BatchResult | None:
+        """One message in its own transaction.  If it fails, it is the poison: quarantined alone with
+        the reason (its outcome "rejected"); if even that fails the store is failing, not the
+        message: wait and retry until it works or we stop (None)."""
         while True:
             try:
-                return self._store.store_batch(items, now=time.time(), devices=devices)
+                if isinstance(item, DeviceUpdate):
+                    return self._store.store_batch([], now=time.time(), devices=[item])
+                return self._store.store_batch([item], now=time.time())
+            except GatewayStoreError as exc:
+                reason = f"store: {exc}"
+            try:
+                poison = Rejected(item.topic, item.payload, reason[:500], "MALFORMED", item.site, item.cart)
+                quarantined = self._store.store_batch([poison], now=time.time())
             except GatewayStoreError as exc:
                 self._counters["ingest_errors"] += 1
-                log.error("ingest: cannot commit a batch of %d (retrying in %s s): %s",
-                          len(items), STORE_RETRY_S, exc)
-            if self._worker.sleep(STORE_RETRY_S):
-                return None
-
-    def _after_commit(self, items: list[Incoming | Rejected], result: BatchResult) -> None:
-        """Application acks per cart, then a resend request for each cart with a gap."""
-        acked: dict[tuple[str, str], list[str]] = {}
-        for item, outcome in zip(items, result.outcomes, strict=True):
-            if isinstance(item, Incoming) and outcome.id is not None:
-                acked.setdefault((item.site, item.cart), []).append(outcome.id)
-        for (site, cart), ids in acked.items():
-            upto = self._store.upto_seq(cart)
-            info = self._client.publish(wire.topic(site, cart, wire.ACK), wire.ack_payload(upto, ids),
-                                        qos=wire.QOS[wire.ACK])
-            if info.rc == mqtt.MQTT_ERR_SUCCESS:
-                self._counters["acks_published"] += 1
-            else:  # the cart re-publishes unacked records; they come back as duplicates and get acked
-                self._counters["ack_failures"] += 1
-                log.warning("ingest: ack to %s/%s not sent (%s)", site, cart, mqtt.error_string(info.rc))
-        for gap in result.gaps:
-            self._ask_resend(gap)
+                log.error("ingest: cannot commit, not even to quarantine (retrying in %s s): %s", STORE_RETRY_S, exc)
+                if self._worker.sleep(STORE_RETRY_S):
+                    return None
+                continue
+            self._counters["poison"] += 1
+            log.error("ingest: a message on %s could not be stored and was quarantined alone: %s",
+                      item.topic[:200], reason)
+            outcome = Outcome("rejected", cart=item.cart, reason=reason, kind="MALFORMED")
+            return BatchResult([] if isinstance(item, DeviceUpdate) else [outcome], alerts=quarantined.alerts)
 
     def _ask_open_gaps(self) -> None:
         for gap in self._store.open_gaps():
-            self._ask_resend(gap)
-
-    def _ask_resend(self, gap: Gap) -> None:
-        if not self._pacer.allow(gap.cart):
-            return
-        log.info("ingest: cart %s has seqs up to %d of %d: asking to re-send from %d",
-                 gap.cart, gap.upto_seq, gap.max_seq, gap.from_seq)
-        if self._command(gap.site, gap.cart, wire.CMD_RESEND, wire.resend_payload(gap.from_seq)):
-            self._counters["resends_sent"] += 1
-
-    def _offer_time(self, devices: list[DeviceUpdate]) -> None:
-        """A cart that came online may have booted without NTP or RTC: give it our clock."""
-        for d in devices:
-            if d.leaf != "status" or d.data.get("state") != "online":
-                continue
-            if self._command(d.site, d.cart, wire.CMD_TIME, wire.time_payload(time.time_ns() // 1_000_000)):
-                self._counters["time_offers"] += 1
-
-    def _command(self, site: str, cart: str, name: str, payload: bytes) -> bool:
-        info = self._client.publish(wire.cmd_topic(site, cart, name), payload, qos=wire.QOS[wire.CMD])
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            self._counters["cmd_failures"] += 1
-            log.warning("ingest: %s command to %s/%s not sent (%s)", name, site, cart, mqtt.error_string(info.rc))
-            return False
-        return True
+            self._replies.ask_resend(gap)

@@ -8,7 +8,9 @@ Rooms:
     repository.py  what ingest, the forwarder and operators need: IngestRepository, Outbox, Queries
     schema.py      the numbered migrations (``PRAGMA user_version``)
     connection.py  the one SQLite connection: pragmas, lock, ``BEGIN IMMEDIATE`` transactions
-    ingest.py      the ingest transactions: store_batch, chain linking, gaps, quarantine, alerts, devices
+    ingest.py      the ingest transactions: store_batch, chain linking, gaps, heads, release
+    devices.py     verified device state (boots, consistency), the command counter, command results
+    quarantine.py  quarantine (a prefix of each payload, a byte budget) and collapsed alerts
     outbox.py      forwarding states: due, mark_*, recovery after a crash
     queries.py     operator queries and ``read_summary`` (read-only, safe while a gateway runs)
     sqlite.py      ``SqliteStore``: the rooms composed into one ``GatewayRepository``
@@ -18,11 +20,13 @@ from gateway.store.connection import BUSY_TIMEOUT_MS
 from gateway.store.model import (
     Alert,
     BatchResult,
+    Command,
     DeviceUpdate,
     Gap,
     Incoming,
     Outcome,
     Pending,
+    QuarantineLimits,
     QuarantineRow,
     Rejected,
 )
@@ -32,7 +36,7 @@ from gateway.store.schema import DB_NAME, MIGRATIONS
 from gateway.store.sqlite import SqliteStore
 
 __all__ = [
-    "BUSY_TIMEOUT_MS", "DB_NAME", "MIGRATIONS", "SUMMARY_ROWS", "Alert", "BatchResult", "DeviceUpdate", "Gap",
-    "GatewayRepository", "Incoming", "IngestRepository", "Outbox", "Outcome", "Pending", "QuarantineRow",
-    "Queries", "Rejected", "SqliteStore", "read_summary",
+    "BUSY_TIMEOUT_MS", "DB_NAME", "MIGRATIONS", "SUMMARY_ROWS", "Alert", "BatchResult", "Command", "DeviceUpdate",
+    "Gap", "GatewayRepository", "Incoming", "IngestRepository", "Outbox", "Outcome", "Pending", "QuarantineLimits",
+    "QuarantineRow", "Queries", "Rejected", "SqliteStore", "read_summary",
 ]

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gateway.errors import GatewayStoreError
+from gateway.store.model import QuarantineLimits
 from gateway.store.schema import MIGRATIONS
 
 # How long a writer waits for another connection's lock before failing (ms); only external
@@ -25,8 +26,9 @@ BUSY_TIMEOUT_MS = 5_000
 class SqliteConnection:
     """Opens, migrates and closes the file; ``_tx`` and ``_read`` for the rooms built on it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, limits: QuarantineLimits | None = None) -> None:
         self.path = path
+        self.limits = limits or QuarantineLimits()
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,17 +42,19 @@ class SqliteConnection:
 
     @contextmanager
     def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction under the lock; sqlite3 errors become GatewayStoreError."""
+        """One write transaction under the lock; sqlite3 errors become GatewayStoreError, and so does
+        an integer SQLite cannot hold (OverflowError: the wire's bounds should have stopped it)."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OverflowError) as exc:
                 raise GatewayStoreError(f"{self.path}: {what} failed ({exc})") from exc
 
     @contextmanager
@@ -58,7 +62,7 @@ class SqliteConnection:
         with self._lock:
             try:
                 yield self._db
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OverflowError) as exc:
                 raise GatewayStoreError(f"{self.path}: {what} failed ({exc})") from exc
 
     def _migrate(self) -> None:

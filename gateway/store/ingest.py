@@ -19,49 +19,89 @@ records are forwarded, so a gap also holds back that cart's later records (per-c
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Literal
 
 from edge import wire
-from gateway.store.connection import SqliteConnection, bump
+from gateway.store.connection import bump
+from gateway.store.devices import SqliteDevices
 from gateway.store.model import Alert, BatchResult, DeviceUpdate, Gap, Incoming, Outcome, Rejected
 
 
-class SqliteIngest(SqliteConnection):
-    """``IngestRepository`` on SQLite: ``store_batch``, ``upto_seq``, ``open_gaps``."""
+class SqliteIngest(SqliteDevices):
+    """``IngestRepository`` on SQLite: ``store_batch``, ``upto_seq``, ``open_gaps``, ``release``."""
 
     def store_batch(self, items: Sequence[Incoming | Rejected], now: float,
                     devices: Sequence[DeviceUpdate] = ()) -> BatchResult:
-        """Store, de-duplicate or quarantine every item, raise alerts, note device state: ONE commit."""
+        """Store, de-duplicate or quarantine every item, raise alerts, note device state: ONE commit.
+        ``heads`` names, for every cart with a stored or duplicate record, what its ack says."""
         result = BatchResult([])
-        touched: dict[str, str] = {}
         with self._tx("storing a batch") as db:
-            for item in items:
-                if isinstance(item, Rejected):
-                    self._reject(db, now, item, result)
-                    result.outcomes.append(Outcome("rejected", cart=item.cart, reason=item.reason, kind=item.kind))
-                    continue
-                outcome = self._insert(db, item, now, result)
-                if outcome.status == "rejected":
-                    self._reject(db, now, Rejected(item.topic, item.payload, outcome.reason or "",
-                                                   outcome.kind or "MALFORMED", item.site, item.cart, item.id),
-                                 result)
-                elif outcome.status == "duplicate":
-                    bump(db, "duplicates")
-                else:
-                    touched[item.cart] = item.site
-                result.outcomes.append(outcome)
-            bump(db, "received", len(items))
-            for cart, site in touched.items():
-                self._seen(db, cart, site, now)
-                gap = self._advance(db, cart, site, now, result)
-                if gap is not None:
-                    result.gaps.append(gap)
+            self._batch(db, items, now, result)
             for update in devices:
-                self._device(db, update, now)
+                result.devices.append(self._device(db, update, now, result))
         return result
+
+    def _batch(self, db: sqlite3.Connection, items: Sequence[Incoming | Rejected], now: float,
+               result: BatchResult) -> None:
+        touched: dict[str, str] = {}
+        acked: set[str] = set()
+        for item in items:
+            if isinstance(item, Rejected):
+                reject = self._reject(db, now, item, result)
+                result.outcomes.append(Outcome("rejected", cart=item.cart, reason=item.reason, kind=item.kind,
+                                               reject=reject))
+                continue
+            outcome = self._insert(db, item, now, result)
+            if outcome.status == "rejected":
+                self._reject(db, now, Rejected(item.topic, item.payload, outcome.reason or "",
+                                               outcome.kind or "MALFORMED", item.site, item.cart, item.id),
+                             result)
+            elif outcome.status == "duplicate":
+                bump(db, "duplicates")
+                acked.add(item.cart)
+            else:
+                touched[item.cart] = item.site
+                acked.add(item.cart)
+            result.outcomes.append(outcome)
+        bump(db, "received", len(items))
+        for cart, site in touched.items():
+            self._seen(db, cart, site, now)
+            gap = self._advance(db, cart, site, now, result)
+            if gap is not None:
+                result.gaps.append(gap)
+        for cart in acked:
+            result.heads[cart] = self._head(db, cart)
+
+    @staticmethod
+    def _head(db: sqlite3.Connection, cart: str) -> tuple[int, str]:
+        """(upto_seq, the stored hash of the cart's record at upto_seq; GENESIS_HASH for 0)."""
+        row = db.execute("SELECT c.upto_seq, r.hash FROM carts c LEFT JOIN records r"
+                         " ON r.cart = c.cart AND r.seq = c.upto_seq WHERE c.cart = ?", (cart,)).fetchone()
+        if row is None or not row[0]:
+            return 0, wire.GENESIS_HASH
+        return int(row[0]), str(row[1])
+
+    def head(self, cart: str) -> tuple[int, str]:
+        """What an ack to ``cart`` says now: (upto_seq, hash of its record at upto_seq)."""
+        with self._read("reading a cart's head") as db:
+            return self._head(db, cart)
+
+    def release(self, quarantine_id: int, rec: Incoming, now: float) -> Outcome:
+        """Store a quarantined record that passes its checks now (an operator's release): stored (or
+        a duplicate: then it was stored meanwhile), and the row marked released; a store refusal
+        (REPLAYED, CHAIN_BREAK) leaves the row as it was and says why."""
+        result = BatchResult([])
+        with self._tx("releasing a quarantined record") as db:
+            outcome = self._insert(db, rec, now, result)
+            if outcome.status == "rejected":
+                return outcome
+            if outcome.status == "stored":
+                self._seen(db, rec.cart, rec.site, now)
+                self._advance(db, rec.cart, rec.site, now, result)
+            self._mark_released(db, quarantine_id, f"released: {outcome.status}", now)
+        return outcome
 
     def _insert(self, db: sqlite3.Connection, rec: Incoming, now: float, result: BatchResult) -> Outcome:
         row = db.execute("SELECT cart, seq, hash FROM records WHERE id = ?", (rec.id,)).fetchone()
@@ -145,50 +185,6 @@ class SqliteIngest(SqliteConnection):
                    " ON CONFLICT (cart) DO UPDATE SET upto_seq = excluded.upto_seq, site = excluded.site,"
                    " max_seq = excluded.max_seq, gap_from = excluded.gap_from", (cart, site, upto, max_seq, gap_from))
         return gap
-
-    def _reject(self, db: sqlite3.Connection, now: float, item: Rejected, result: BatchResult) -> None:
-        """Quarantine the payload and raise its alert in the same transaction."""
-        subject = item.subject or item.topic
-        db.execute("INSERT INTO quarantine (received_at, topic, payload, reason, kind, cart, subject)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (now, item.topic, item.payload, item.reason, item.kind, item.cart, subject))
-        self._alert(db, now, Alert(item.kind, item.cart, item.site, subject, item.reason), result)
-
-    @staticmethod
-    def _alert(db: sqlite3.Connection, now: float, alert: Alert, result: BatchResult) -> None:
-        """Insert ``alert`` unless the same (kind, cart, subject) is still open (not acknowledged)."""
-        if db.execute("SELECT 1 FROM alerts WHERE kind = ? AND cart IS ? AND subject = ? AND acknowledged_at IS NULL",
-                      (alert.kind, alert.cart, alert.subject)).fetchone():
-            return
-        db.execute("INSERT INTO alerts (raised_at, kind, cart, site, subject, detail) VALUES (?, ?, ?, ?, ?, ?)",
-                   (now, alert.kind, alert.cart, alert.site, alert.subject, alert.detail))
-        result.alerts.append(alert)
-
-    @staticmethod
-    def _seen(db: sqlite3.Connection, cart: str, site: str, now: float) -> None:
-        db.execute("INSERT INTO devices (cart, site, last_seen) VALUES (?, ?, ?)"
-                   " ON CONFLICT (cart) DO UPDATE SET site = excluded.site, last_seen = excluded.last_seen",
-                   (cart, site, now))
-
-    def _device(self, db: sqlite3.Connection, update: DeviceUpdate, now: float) -> None:
-        self._seen(db, update.cart, update.site, now)
-        text = json.dumps(update.data, ensure_ascii=False)
-        if update.leaf == "telemetry":
-            db.execute("UPDATE devices SET telemetry = ?, telemetry_at = ? WHERE cart = ?", (text, now, update.cart))
-            return
-        state = update.data.get("state")
-        online = 1 if state == "online" else 0 if state == "offline" else None
-        boot_id, head = update.data.get("boot_id"), update.data.get("seq_head")
-        db.execute("UPDATE devices SET online = ?, boot_id = ?, seq_head = ?, status = ?, status_at = ?"
-                   " WHERE cart = ?", (online, boot_id if isinstance(boot_id, str) else None,
-                                       head if isinstance(head, int) and not isinstance(head, bool) else None,
-                                       text, now, update.cart))
-
-    def quarantine(self, topic: str, payload: bytes, reason: str, now: float, kind: str = "MALFORMED") -> None:
-        """Keep one refused payload with the reason and its alert (counts as received)."""
-        with self._tx("quarantining a payload") as db:
-            self._reject(db, now, Rejected(topic, payload, reason, kind), BatchResult([]))
-            bump(db, "received")
 
     def upto_seq(self, cart: str) -> int:
         with self._read("reading upto_seq") as db:

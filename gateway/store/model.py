@@ -40,16 +40,43 @@ class Rejected:
     site: str | None = None
     cart: str | None = None
     subject: str | None = None  # record id if known; the topic otherwise
+    seq: int | None = None  # the record's seq, when the envelope could still be read (within bounds)
+    # The reason (wire.REJECT_REASONS) of a signed reject the cart can act on: set only for a record of a
+    # known cart whose id and seq could be read and that re-sending cannot fix.
+    reject: str | None = None
 
 
 @dataclass(frozen=True)
 class DeviceUpdate:
-    """A cart's status (retained birth / will) or telemetry, already parsed to a JSON object."""
+    """A cart's status (retained birth / will), telemetry or command result: the VERIFIED body of its
+    signed message (``wire.open_message`` with the cart's key; every number within its bound)."""
 
     site: str
     cart: str
-    leaf: Literal["status", "telemetry"]
+    leaf: Literal["status", "telemetry", "cmd_result"]
     data: dict[str, Any]
+    topic: str = ""
+    payload: bytes = b""  # as received: quarantined alone if storing it fails
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command the store logged (its counter taken) and the ingest worker signs and publishes."""
+
+    site: str
+    cart: str
+    name: str
+    boot_id: str
+    counter: int
+    args: dict[str, int]
+
+
+@dataclass(frozen=True)
+class QuarantineLimits:
+    """How much of the quarantine is kept: a prefix per payload, a total byte budget."""
+
+    keep_bytes: int = 4_096
+    budget_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -61,6 +88,7 @@ class Outcome:
     cart: str | None = None
     reason: str | None = None
     kind: str | None = None  # alert kind of a rejection
+    reject: str | None = None  # a signed reject goes to the cart with this reason (None: no answer)
 
 
 @dataclass(frozen=True)
@@ -91,8 +119,11 @@ class BatchResult:
     """One outcome per item, the alerts raised and the gaps open after the commit."""
 
     outcomes: list[Outcome]
-    alerts: list[Alert] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)  # newly raised (a collapsed repeat is not listed)
     gaps: list[Gap] = field(default_factory=list)
+    # cart -> (upto_seq, hash of its record at upto_seq; GENESIS_HASH for 0): what its ack names
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+    devices: list[str] = field(default_factory=list)  # per DeviceUpdate: "applied" or why not
 
 
 @dataclass(frozen=True)
@@ -114,8 +145,17 @@ class Pending:
 class QuarantineRow:
     received_at: float
     topic: str
-    payload: bytes
+    payload: bytes  # at most QuarantineLimits.keep_bytes of it
     reason: str
     kind: str | None = None
     cart: str | None = None
     subject: str | None = None
+    id: int = 0
+    size: int = 0  # of the whole payload
+    sha256: str | None = None  # of the whole payload
+    seq: int | None = None
+    released_at: float | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.payload) < self.size

@@ -15,7 +15,6 @@ from typing import Any
 
 from gateway.errors import GatewayStoreError
 from gateway.store.connection import BUSY_TIMEOUT_MS, SqliteConnection
-from gateway.store.model import QuarantineRow
 from gateway.store.schema import DB_NAME, MIGRATIONS
 
 # Rows listed per table by read_summary (count): enough for an operator's screen and the tests.
@@ -25,18 +24,10 @@ SUMMARY_ROWS = 1_000
 class SqliteQueries(SqliteConnection):
     """``Queries`` on SQLite."""
 
-    def quarantined(self, limit: int = 100) -> list[QuarantineRow]:
-        """Newest first."""
-        with self._read("reading quarantine") as db:
-            rows = db.execute("SELECT received_at, topic, payload, reason, kind, cart, subject FROM quarantine"
-                              " ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [QuarantineRow(float(r[0]), str(r[1]), bytes(r[2]), str(r[3]), r[4], r[5], r[6]) for r in rows]
-
     def alerts(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Newest first: {id, raised_at, kind, cart, site, subject, detail, acknowledged_at}."""
+        """Newest first: {id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count, last_seen}."""
         with self._read("reading alerts") as db:
-            return _rows(db, "SELECT id, raised_at, kind, cart, site, subject, detail, acknowledged_at"
-                             " FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
+            return _rows(db, _ALERTS_SQL, (limit,))
 
     def acknowledge_alert(self, alert_id: int, now: float) -> bool:
         """Mark an alert as seen by an operator; a later identical event raises a new one."""
@@ -76,10 +67,22 @@ class SqliteQueries(SqliteConnection):
 
     def counts(self) -> dict[str, int]:
         """received, stored, duplicates, quarantined, pending, forwarding, accepted, dead,
-        redeliveries, alerts, held (stored but not forwardable: chain pending or broken)."""
+        redeliveries, alerts (rows), alert_events (their counts summed), held (stored but not
+        forwardable: chain pending or broken), quarantine_bytes (held), quarantine_dropped (rows dropped
+        beyond the budget), status_stale (status of an earlier boot ignored), status_ahead (status
+        claiming unverified seqs)."""
         with self._read("counting") as db:
             return _counts(db)
 
+
+_ALERTS_SQL = ("SELECT id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count, last_seen"
+               " FROM alerts ORDER BY id DESC LIMIT ?")
+_QUARANTINE_SQL = ("SELECT id, received_at, topic, kind, cart, subject, seq, reason, size, length(payload) AS kept,"
+                   " sha256, released_at, release_note FROM quarantine ORDER BY id DESC LIMIT ?")
+_CMD_RESULTS_SQL = ("SELECT cart, site, name, boot_id, counter, outcome, reason, received_at FROM cmd_results"
+                    " ORDER BY id DESC LIMIT ?")
+# Event counters besides the tables' own counts (see counts()).
+_EVENTS = ("redeliveries", "quarantine_bytes", "quarantine_dropped", "status_stale", "status_ahead")
 
 _DEAD_SQL = ("SELECT id, site, cart, seq, type, attempts, last_error AS reason, received_at FROM records"
              " WHERE forward_state = 'dead' ORDER BY received_at DESC LIMIT ?")
@@ -106,8 +109,9 @@ def _counts(db: sqlite3.Connection) -> dict[str, int]:
         "forwarding": int(states.get("forwarding", 0)),
         "accepted": int(states.get("accepted", 0)),
         "dead": int(states.get("dead", 0)),
-        "redeliveries": int(counters.get("redeliveries", 0)),
+        **{name: int(counters.get(name, 0)) for name in _EVENTS},
         "alerts": int(db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]),
+        "alert_events": int(db.execute("SELECT COALESCE(SUM(count), 0) FROM alerts").fetchone()[0]),
     }
 
 
@@ -115,11 +119,15 @@ def read_summary(data_dir: Path, limit: int = SUMMARY_ROWS) -> dict[str, Any]:
     """What an operator (or a fault test) needs, from ``data_dir/gateway.sqlite`` opened read-only.
 
     Keys (stable; tests rely on them): ``counts`` {received, stored, duplicates, quarantined,
-    pending, held, forwarding, accepted, dead, redeliveries, alerts, alerts_by_kind{KIND: n}};
-    ``carts`` {cart: {site, upto_seq, max_seq, stored, chain_ok, chain_pending, chain_broken,
-    last_seen, online}}; ``alerts`` [{id, raised_at, kind, cart, site, subject, detail,
-    acknowledged_at}] newest first; ``dead`` [{id, site, cart, seq, type, attempts, reason,
-    received_at}]; ``quarantine`` [{id, received_at, topic, kind, cart, subject, reason, size}];
+    pending, held, forwarding, accepted, dead, redeliveries, alerts, alert_events, quarantine_bytes,
+    quarantine_dropped, status_stale, status_ahead, alerts_by_kind{KIND: n rows},
+    alert_events_by_kind{KIND: n events}}; ``carts`` {cart: {site, upto_seq, max_seq, stored,
+    chain_ok, chain_pending, chain_broken, last_seen, online}}; ``alerts`` [{id, raised_at, kind,
+    cart, site, subject, detail, acknowledged_at, count, last_seen}] newest first; ``dead`` [{id,
+    site, cart, seq, type, attempts, reason, received_at}]; ``quarantine`` [{id, received_at, topic,
+    kind, cart, subject, seq, reason, size, kept, sha256, released_at, release_note}] (``kept``: bytes
+    of the payload kept, a prefix when below ``size``); ``cmd_results`` [{cart, site, name, boot_id,
+    counter, outcome, reason, received_at}] newest first;
     ``redelivered`` {record id: times re-sent after an unknown outcome} (every record of which the
     platform may hold more than one copy is here, with at least that many extra sends).
     ``chain_broken`` counts stored records marked broken plus distinct records quarantined for
@@ -138,18 +146,17 @@ def read_summary(data_dir: Path, limit: int = SUMMARY_ROWS) -> dict[str, Any]:
             db.execute("BEGIN")  # one snapshot for every query below
             counts: dict[str, Any] = dict(_counts(db))
             counts["alerts_by_kind"] = dict(db.execute("SELECT kind, COUNT(*) FROM alerts GROUP BY kind").fetchall())
+            counts["alert_events_by_kind"] = dict(db.execute("SELECT kind, SUM(count) FROM alerts GROUP BY kind"))
             return {
                 "database": str(path),
                 "counts": counts,
                 "carts": _carts(db),
-                "alerts": _rows(db, "SELECT id, raised_at, kind, cart, site, subject, detail, acknowledged_at"
-                                    " FROM alerts ORDER BY id DESC LIMIT ?", (limit,)),
+                "alerts": _rows(db, _ALERTS_SQL, (limit,)),
                 "dead": _rows(db, _DEAD_SQL, (limit,)),
                 # Records re-sent after an unknown outcome: the platform may hold them twice.
                 "redelivered": dict(db.execute("SELECT id, redelivered FROM records WHERE redelivered > 0")),
-                "quarantine": _rows(db, "SELECT id, received_at, topic, kind, cart, subject, reason,"
-                                        " length(payload) AS size FROM quarantine ORDER BY id DESC LIMIT ?",
-                                    (limit,)),
+                "quarantine": _rows(db, _QUARANTINE_SQL, (limit,)),
+                "cmd_results": _rows(db, _CMD_RESULTS_SQL, (limit,)),
             }
     except sqlite3.Error as exc:
         raise GatewayStoreError(f"{path}: cannot read the gateway database ({exc})") from exc

@@ -16,7 +16,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from gateway.store.model import BatchResult, DeviceUpdate, Gap, Incoming, Pending, QuarantineRow, Rejected
+from gateway.store.model import (
+    BatchResult,
+    Command,
+    DeviceUpdate,
+    Gap,
+    Incoming,
+    Outcome,
+    Pending,
+    QuarantineRow,
+    Rejected,
+)
 
 
 class IngestRepository(Protocol):
@@ -29,6 +39,15 @@ class IngestRepository(Protocol):
 
     def upto_seq(self, cart: str) -> int:
         """Largest N such that seqs 1..N of ``cart`` are all stored (what the cart's ack says)."""
+        ...
+
+    def head(self, cart: str) -> tuple[int, str]:
+        """(upto_seq, the stored hash of the cart's record at upto_seq; GENESIS_HASH for 0)."""
+        ...
+
+    def record_command(self, site: str, cart: str, name: str, args: dict[str, int], now: float) -> Command | None:
+        """The cart's next command counter taken and the command logged, in one transaction; None
+        while no verified status named the cart's boot."""
         ...
 
     def open_gaps(self) -> list[Gap]:
@@ -70,6 +89,14 @@ class Queries(Protocol):
     def counts(self) -> dict[str, int]: ...
 
     def quarantined(self, limit: int = 100) -> list[QuarantineRow]: ...
+
+    def quarantine_row(self, quarantine_id: int) -> QuarantineRow | None: ...
+
+    def release(self, quarantine_id: int, rec: Incoming, now: float) -> Outcome:
+        """Store a quarantined record that passes its checks now; the row is marked released."""
+        ...
+
+    def cmd_results(self, limit: int = 100) -> list[dict[str, Any]]: ...
 
     def alerts(self, limit: int = 100) -> list[dict[str, Any]]: ...
 

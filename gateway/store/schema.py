@@ -13,6 +13,11 @@ DB_NAME = "gateway.sqlite"
 
 _KINDS_SQL = ", ".join(f"'{k}'" for k in wire.ALERT_KINDS)
 
+# Alert kinds from migration 3 on: the wire's (as of issue 11) and the gateway's own.  Written out,
+# not taken from wire.ALERT_KINDS, so that a released migration never changes under a new release.
+ALERT_KINDS_V3 = ("FORGED", "ALTERED", "REPLAYED", "CHAIN_BREAK", "SEQ_GAP", "UNKNOWN_CART", "MALFORMED")
+_KINDS_V3_SQL = ", ".join(f"'{k}'" for k in ALERT_KINDS_V3)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 1: the walking skeleton
         """CREATE TABLE records (
@@ -116,6 +121,72 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             telemetry TEXT,           -- last telemetry payload (JSON)
             telemetry_at REAL,
             last_seen REAL NOT NULL
+        )""",
+    ),
+    (  # 3 (issue 11): bounded quarantine, collapsed alerts, verified devices, commands and their results
+        # quarantine keeps a prefix of a payload: its full size and SHA-256 beside it; a record can be
+        # released by an operator (released_at, release_note).
+        "ALTER TABLE quarantine ADD COLUMN size INTEGER",
+        "ALTER TABLE quarantine ADD COLUMN sha256 TEXT",
+        "ALTER TABLE quarantine ADD COLUMN site TEXT",
+        "ALTER TABLE quarantine ADD COLUMN seq INTEGER",
+        "ALTER TABLE quarantine ADD COLUMN released_at REAL",
+        "ALTER TABLE quarantine ADD COLUMN release_note TEXT",
+        "UPDATE quarantine SET size = length(payload)",
+        # bytes the quarantine holds (payload prefix + topic + reason), kept with every insert/delete
+        """INSERT INTO counters (name, value) SELECT 'quarantine_bytes',
+               COALESCE(SUM(length(payload) + length(topic) + length(reason)), 0) FROM quarantine""",
+        # alerts of one kind and cart collapse into one open row: count + last_seen
+        f"""CREATE TABLE alerts_v3 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            raised_at REAL NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ({_KINDS_V3_SQL})),
+            cart TEXT,
+            site TEXT,
+            subject TEXT NOT NULL,     -- of the latest occurrence
+            detail TEXT NOT NULL,      -- of the latest occurrence
+            acknowledged_at REAL,
+            count INTEGER NOT NULL DEFAULT 1,
+            last_seen REAL NOT NULL
+        )""",
+        """INSERT INTO alerts_v3 (id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count,
+               last_seen) SELECT id, raised_at, kind, cart, site, subject, detail, acknowledged_at, 1, raised_at
+               FROM alerts""",
+        "DROP TABLE alerts",
+        "ALTER TABLE alerts_v3 RENAME TO alerts",
+        "CREATE INDEX alerts_open ON alerts (kind, cart) WHERE acknowledged_at IS NULL",
+        # devices: only verified status/telemetry; seq_head is what the gateway verified, the claim beside it
+        "ALTER TABLE devices ADD COLUMN seq_head_claimed INTEGER",
+        # every boot of a cart seen in a verified status: an older boot's status is a replay
+        """CREATE TABLE boots (
+            cart TEXT NOT NULL,
+            boot_id TEXT NOT NULL,
+            first_seen REAL NOT NULL,
+            PRIMARY KEY (cart, boot_id)
+        )""",
+        # the per-cart command counter: persistent, incremented in the transaction that logs the command
+        "CREATE TABLE command_counters (cart TEXT PRIMARY KEY, counter INTEGER NOT NULL)",
+        """CREATE TABLE commands (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            cart TEXT NOT NULL,
+            site TEXT NOT NULL,
+            name TEXT NOT NULL,
+            boot_id TEXT NOT NULL,
+            counter INTEGER NOT NULL,
+            args TEXT NOT NULL,
+            sent_at REAL NOT NULL,
+            UNIQUE (cart, counter)
+        )""",
+        """CREATE TABLE cmd_results (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            cart TEXT NOT NULL,
+            site TEXT NOT NULL,
+            name TEXT NOT NULL,
+            boot_id TEXT NOT NULL,
+            counter INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            received_at REAL NOT NULL
         )""",
     ),
 )

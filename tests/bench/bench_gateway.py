@@ -10,6 +10,12 @@ published the same way (pipelined QoS 1 from a separate process) to a bare paho 
   process; the figure is first publish -> last application ack (``wc/v1/+/+/ack``) covering every
   record id.  Every record goes through topic, schema, Ed25519, chain, dedupe, commit, ack.
 - baseline: first publish -> last message received by a bare paho QoS 1 subscriber.
+- ack signing (issue 11): the same gateway run twice more in a row on fresh carts, once as deployed
+  (acks signed: schema check of the body + Ed25519) and once with ``WASTECART_BENCH_UNSIGNED_ACKS=1``
+  (+ ``WASTECART_BENCH=1``; benchmark only, the gateway refuses it otherwise): the same messages with
+  an empty ``sig``.  ``ack_signing_ratio`` = signed per s / unsigned per s (target >= 0.9).  The
+  order alternates (unsigned, signed, unsigned, signed) and the best of each is kept, so neither
+  side gets the warmer machine.
 
 ``run() -> dict`` is what ``python -m tests.bench`` calls; ``python -m tests.bench.bench_gateway``
 runs it alone and prints the JSON.
@@ -140,6 +146,13 @@ def baseline(broker: PrivateBroker, messages: list[tuple[str, bytes]], tmp: Path
     return {"messages": len(messages), "seconds": round(seconds, 2), "per_s": round(len(messages) / seconds)}
 
 
+def _ack_ids(payload: bytes) -> list[str]:
+    """The ids of an ack (signed or, in the unsigned comparison, not); [] for a reject.  Not verified:
+    the tests verify acks; here the subscriber must not be the bottleneck."""
+    msg = wire.peek_message(payload)
+    return list(msg["body"]["ids"]) if msg["kind"] == wire.ACK_KIND else []
+
+
 def _warm_up(broker: PrivateBroker, keys_dir: Path, acks: queue.Queue[bytes]) -> None:
     """Publish one record of a warm-up cart until the gateway has subscribed and acks it."""
     key = Ed25519PrivateKey.generate()
@@ -158,7 +171,7 @@ def _warm_up(broker: PrivateBroker, keys_dir: Path, acks: queue.Queue[bytes]) ->
             pub.publish(wire.topic(SITE, "BENCH-WARM", wire.RECORD), wire.encode(env), qos=1)
             try:
                 while True:
-                    if env["id"] in wire.decode_ack(acks.get(timeout=WARMUP_EVERY_S))[1]:
+                    if env["id"] in _ack_ids(acks.get(timeout=WARMUP_EVERY_S)):
                         return
             except queue.Empty:
                 continue
@@ -169,20 +182,25 @@ def _warm_up(broker: PrivateBroker, keys_dir: Path, acks: queue.Queue[bytes]) ->
 
 
 def gateway(broker: PrivateBroker, messages: list[tuple[str, bytes]], ids: set[str], root: Path,
-            keys_dir: Path, profile: bool = False, workers: int = 0, forward: bool = True) -> dict[str, Any]:
+            keys_dir: Path, profile: bool = False, workers: int = 0, forward: bool = True,
+            signed: bool = True, tag: str = "") -> dict[str, Any]:
     """``wastecart gateway run`` as its own process: first publish -> every id acked.
 
     ``forward=False`` points the gateway at a closed port: its circuit breaker then keeps the
-    forwarder idle, which shows what forwarding in the same process costs the ingest rate."""
+    forwarder idle, which shows what forwarding in the same process costs the ingest rate.
+    ``signed=False``: acks go out unsigned (benchmark-only environment switch)."""
     platform = spawn("sim", "platform", "--port", "0")
     assert platform.stdout is not None
     platform_url = platform.stdout.readline().split()[-1] if forward else f"http://127.0.0.1:{free_port()}"
-    name = f"{workers}-{'fwd' if forward else 'nofwd'}"
+    name = f"{workers}-{'fwd' if forward else 'nofwd'}{'' if signed else '-unsigned'}{tag}"
     config = root / f"gateway-{name}.toml"
     config.write_text(f'data = "{root / f"gw-{name}"}"\nplatform = "{platform_url}"\n'
                       f'cart_keys_dir = "{keys_dir}"\nclient_id = "bench-gw-{name}"\nbroker = "{broker.url}"\n'
                       f"[ingest]\nworkers = {workers}\n")
-    gw = spawn("gateway", "run", "--config", str(config))
+    env = dict(os.environ)
+    if not signed:
+        env.update({"WASTECART_BENCH": "1", "WASTECART_BENCH_UNSIGNED_ACKS": "1"})
+    gw = spawn("gateway", "run", "--config", str(config), env=env)
     acks: queue.Queue[bytes] = queue.Queue()
     sub = _client(broker, "bench-acks", f"{wire.TOPIC_ROOT}/+/+/{wire.ACK}", acks)
     spy = None
@@ -197,7 +215,7 @@ def gateway(broker: PrivateBroker, messages: list[tuple[str, bytes]], ids: set[s
         t0 = started.get(timeout=60)
         missing = set(ids)
         while missing:
-            missing.difference_update(wire.decode_ack(acks.get(timeout=TIMEOUT_S))[1])
+            missing.difference_update(_ack_ids(acks.get(timeout=TIMEOUT_S)))
         seconds = time.monotonic() - t0
         proc.join(60)
     finally:
@@ -208,8 +226,21 @@ def gateway(broker: PrivateBroker, messages: list[tuple[str, bytes]], ids: set[s
         sub.loop_stop()
         stop(gw)
         stop(platform)
-    return {"records": len(ids), "workers": workers, "forwarding": forward, "seconds": round(seconds, 2),
-            "per_s": round(len(ids) / seconds)}
+    return {"records": len(ids), "workers": workers, "forwarding": forward, "signed_acks": signed,
+            "seconds": round(seconds, 2), "per_s": round(len(ids) / seconds)}
+
+
+def ack_signing(broker: PrivateBroker, root: Path, keys_dir: Path, rounds: int = 2) -> dict[str, Any]:
+    """Signed vs unsigned acks, same settings, alternating, fresh carts each run; best of each."""
+    best: dict[bool, dict[str, Any]] = {}
+    for n in range(rounds):
+        for signed in (False, True):
+            messages, ids = build_records(keys_dir, prefix=f"BENCH-{'S' if signed else 'U'}{n}")
+            got = gateway(broker, messages, ids, root, keys_dir, signed=signed, tag=f"-{n}")
+            if signed not in best or got["per_s"] > best[signed]["per_s"]:
+                best[signed] = got
+    return {"signed": best[True], "unsigned": best[False],
+            "ack_signing_ratio": round(best[True]["per_s"] / best[False]["per_s"], 3), "target_ratio": 0.9}
 
 
 def run(profile: bool = False) -> dict[str, Any]:
@@ -227,6 +258,7 @@ def run(profile: bool = False) -> dict[str, Any]:
         pooled = gateway(broker, messages2, ids2, root, keys_dir, workers=cores)
         messages3, ids3 = build_records(keys_dir, prefix="BENCH-N")
         ingest_only = gateway(broker, messages3, ids3, root, keys_dir, workers=cores, forward=False)
+        signing = ack_signing(broker, root, keys_dir)
         if profile:
             out = Path("gateway-profile.txt")
             out.write_text((root / "gateway-profile.txt").read_text())
@@ -240,6 +272,8 @@ def run(profile: bool = False) -> dict[str, Any]:
         "ratio": round(gw["per_s"] / base["per_s"], 2),
         "ratio_with_workers": round(pooled["per_s"] / base["per_s"], 2),
         "ratio_ingest_only": round(ingest_only["per_s"] / base["per_s"], 2),
+        "ack_signing": signing,
+        "ack_signing_ratio": signing["ack_signing_ratio"],
         "goal_per_s": 5_000,
     }
 

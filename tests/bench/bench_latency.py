@@ -27,6 +27,7 @@ from edge.ledger.export import open_read_only
 from edge.ledger.settings import UplinkSettings
 from edge.ledger.store import Ledger
 from edge.ledger.uplink import Uplink
+from gateway.identity import load_or_create, public_text
 from tests.procs import spawn, stop
 from wastecart.broker import PrivateBroker
 from wastecart.fleet import handover_body
@@ -90,9 +91,11 @@ def commit_to_platform(broker: PrivateBroker, root: Path) -> dict[str, float]:
     config = root / "gateway.toml"
     config.write_text(f'data = "{root / "gw"}"\nplatform = "{platform_url}"\n'
                       f'cart_keys_dir = "{root / "keys"}"\nclient_id = "bench-gw"\n')
+    gateway_key = public_text(load_or_create(root / "gw"))  # what `gateway keygen` prints; the gateway uses it
     gateway = spawn("gateway", "run", "--config", str(config), "--broker", broker.url)
     # resend_after_s=1: the warm-up record may be published before the gateway has subscribed
-    uplink = Uplink(ledger, site="H1", broker=broker.url, settings=UplinkSettings(resend_after_s=1.0))
+    uplink = Uplink(ledger, site="H1", broker=broker.url,
+                    settings=UplinkSettings(resend_after_s=1.0, gateway_keys=(gateway_key,)))
     uplink.start()
     try:
         if not uplink.connected.wait(10):

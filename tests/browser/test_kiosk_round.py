@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge import codes, pins
+from edge import codes, pins, wire
 from edge.app import EdgeApp
 from edge.config import (
     ActuatorConfig,
@@ -37,6 +38,7 @@ from edge.config import (
     WorkflowConfig,
 )
 from edge.devices.printer.settings import PrinterSettings
+from edge.ledger.settings import UplinkSettings
 from sim_devices.camera import SimCamera
 from sim_devices.printer import SimPrinter
 from sim_devices.scales import VirtualScale
@@ -92,6 +94,8 @@ def cart(tmp_path: Path, broker: PrivateBroker) -> Iterator[Cart]:
             actuator=ActuatorConfig(kind="sim", travel_s=0.1),
             kiosk=KioskConfig(port=0),
             workflow=WorkflowConfig(pins={NURSE: pins.hash_pin(NURSE_PIN)}),
+            # no gateway here: a key of no one's, so the cart starts (and believes no ack)
+            uplink=UplinkSettings(gateway_keys=(wire.public_key_text(Ed25519PrivateKey.generate().public_key()),)),
         ))
         stack.callback(app.stop)
         app.start()

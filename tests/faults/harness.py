@@ -373,7 +373,14 @@ class Stack:
     def fleet_args(self) -> list[str]:
         return ["sim", "fleet", "--broker", self.broker.url, "--data", str(self.fleet_dir),
                 "--carts", str(len(self.carts)), "--records", str(self.records), "--rate", str(self.rate),
-                "--org", self.org]
+                "--org", self.org, "--gateway-key", self.gateway_public_key()]
+
+    def gateway_public_key(self) -> str:
+        """The gateway's public key: its ``DATA/gateway.key``, made now if absent (``gateway run``
+        then uses the same), so the fleet believes the acks it signs."""
+        from gateway.identity import load_or_create, public_text
+
+        return public_text(load_or_create(self._mkdir(self.gateway_dir)))
 
     def start_fleet(self) -> None:
         if self.fleet is None:

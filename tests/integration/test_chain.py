@@ -73,4 +73,4 @@ def test_demo_command_prints_a_consistent_json_summary(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=30, check=True)
     rows = [json.loads(line) for line in ledger.stdout.splitlines()]
     assert [(r["seq"], r["type"], r["synced"]) for r in rows] == [(1, "handover", True)]
-    assert set(rows[0]) == {"id", "seq", "type", "created_at", "synced"}
+    assert set(rows[0]) == {"id", "seq", "type", "created_at", "synced", "rejected"}

@@ -72,11 +72,15 @@ class Cart:
 
 
 class Publisher:
-    """A test MQTT client: publishes QoS 1 and collects the gateway's acks in a queue."""
+    """A test MQTT client: publishes QoS 1 and collects the gateway's acks (and rejects) in queues,
+    each opened with the gateway's public key (``wire.open_message``): an unsigned one fails the test."""
 
-    def __init__(self, broker: PrivateBroker, carts: list[str]) -> None:
+    def __init__(self, broker: PrivateBroker, carts: list[str], gateway_key: str) -> None:
         host, port, _ = wire.broker_address(broker.url)
+        self.gateway_key = wire.load_public_key(gateway_key)
         self.acks: queue.Queue[tuple[str, int, list[str]]] = queue.Queue()
+        self.ack_bodies: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self.rejects: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self.subscribed = threading.Event()
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                                   client_id=f"test-pub-{uuid.uuid4().hex[:8]}")
@@ -90,9 +94,14 @@ class Publisher:
         assert self.subscribed.wait(WAIT_S)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        _, cart, _ = wire.parse_topic(msg.topic)
-        upto, ids = wire.decode_ack(msg.payload)
-        self.acks.put((cart, upto, ids))
+        site, cart, _ = wire.parse_topic(msg.topic)
+        kind, body = wire.open_message(msg.payload, kinds=[wire.ACK_KIND, wire.REJECT_KIND], site=site, cart=cart,
+                                       keys=[self.gateway_key])
+        if kind == wire.REJECT_KIND:
+            self.rejects.put((cart, body))
+            return
+        self.ack_bodies.put((cart, body))
+        self.acks.put((cart, body["upto_seq"], body["ids"]))
 
     def publish(self, cart: str, payload: bytes | dict[str, Any], site: str = SITE, qos: int = 1) -> None:
         data = wire.encode(payload) if isinstance(payload, dict) else payload
@@ -155,7 +164,7 @@ def rig(tmp_path: Path, broker: PrivateBroker, platform: SimPlatform) -> Iterato
     cart = Cart(unique("CART"))
     app = GatewayApp(gateway_config(tmp_path, broker, platform, cart_keys={cart.cart: cart.public_key}))
     app.start()
-    pub = Publisher(broker, [cart.cart])
+    pub = Publisher(broker, [cart.cart], app.public_key)
     try:
         assert app.wait_until(lambda s: s["subscribed"] == 1, WAIT_S)
         yield Rig(app, pub, cart, platform)
@@ -299,7 +308,7 @@ def test_platform_4xx_is_dead_lettered_with_the_reason(tmp_path: Path, broker: P
     cfg = gateway_config(tmp_path, broker, platform, cart_keys_dir=keys_dir, platform=f"{platform.url}/v9")
     app = GatewayApp(cfg)
     app.start()
-    pub = Publisher(broker, [cart.cart])
+    pub = Publisher(broker, [cart.cart], app.public_key)
     try:
         assert app.wait_until(lambda s: s["subscribed"] == 1, WAIT_S)
         env = cart.record(1)
@@ -324,7 +333,7 @@ def test_records_sent_while_the_gateway_is_down_arrive_after_restart(tmp_path: P
     app.start()
     assert app.wait_until(lambda s: s["subscribed"] == 1, WAIT_S)
     app.stop()
-    pub = Publisher(broker, [cart.cart])
+    pub = Publisher(broker, [cart.cart], app.public_key)
     try:
         records = [cart.record(seq) for seq in (1, 2)]
         for env in records:
@@ -351,6 +360,9 @@ def test_cli_gateway_run_prints_where_it_connects_and_stops_on_sigterm(
         line = proc.stdout.readline()
         assert line.startswith(f"gateway connecting to {broker.url} as test-gw-"), line
         assert f"forwarding to {platform.url}/records" in line
+        key = line.rsplit("public key ", 1)[1].strip()
+        assert wire.load_public_key(key)  # the key it signs with, created in --data on first start
+        assert (tmp_path / "gw" / "gateway.key").stat().st_mode & 0o777 == 0o600
         proc.send_signal(signal.SIGTERM)
         rest = proc.communicate(timeout=20)[0]
         assert proc.returncode == 0

@@ -9,6 +9,7 @@ Condition, never sleeps.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import queue
@@ -34,10 +35,13 @@ from wastecart.broker import PrivateBroker
 
 
 class CommandListener:
-    """A second client that plays the cart's receiving side: collects ``cmd/#`` messages."""
+    """A second client that plays the cart's receiving side: collects ``cmd/#`` messages, each opened
+    with the gateway's public key (an unsigned one fails the test)."""
 
-    def __init__(self, broker: PrivateBroker, cart: str) -> None:
+    def __init__(self, broker: PrivateBroker, cart: str, gateway_key: str) -> None:
         host, port, _ = wire.broker_address(broker.url)
+        self.cart = cart
+        self.key = wire.load_public_key(gateway_key)
         self.commands: queue.Queue[tuple[str, bytes]] = queue.Queue()
         subscribed: queue.Queue[bool] = queue.Queue()
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
@@ -50,12 +54,14 @@ class CommandListener:
         self.client.loop_start()
         assert subscribed.get(timeout=WAIT_S)
 
-    def next(self, name: str) -> bytes:
-        """The next command called ``name`` (others are skipped)."""
+    def next(self, name: str) -> dict[str, Any]:
+        """The body of the next command called ``name`` (others are skipped), verified."""
         while True:
             got, payload = self.commands.get(timeout=WAIT_S)
             if got == name:
-                return payload
+                _, body = wire.open_message(payload, kinds=[wire.CMD_KIND], site=SITE, cart=self.cart, keys=[self.key])
+                assert body["name"] == name
+                return body
 
     def close(self) -> None:
         self.client.disconnect()
@@ -77,8 +83,8 @@ class Rig:
                              **overrides)
         self.app = GatewayApp(cfg)
         self.app.start()
-        self.cmds = CommandListener(broker, self.cart.cart)
-        self.pub = Publisher(broker, [self.cart.cart])
+        self.cmds = CommandListener(broker, self.cart.cart, self.app.public_key)
+        self.pub = Publisher(broker, [self.cart.cart], self.app.public_key)
         assert self.app.wait_until(lambda s: s["subscribed"] == 1, WAIT_S)
 
     def wait(self, **at_least: int) -> dict[str, int]:
@@ -86,6 +92,14 @@ class Rig:
         stats = self.app.stats()
         assert ok, f"gateway never reached {at_least}: {stats}"
         return stats
+
+    def birth(self, seq_head: int = 0, boot_id: str | None = None, state: str = "online") -> str:
+        """Publish the cart's signed status (not retained: the session broker is shared); its boot id."""
+        boot_id = boot_id or wire.uuid7()
+        body = {"state": state, "boot_id": boot_id, "seq_head": seq_head}
+        payload = wire.sign_message(wire.STATUS_KIND, SITE, self.cart.cart, body, self.cart.key)
+        self.pub.client.publish(wire.topic(SITE, self.cart.cart, wire.STATUS), payload, qos=1).wait_for_publish(WAIT_S)
+        return boot_id
 
     def close(self) -> None:
         self.pub.close()
@@ -104,13 +118,17 @@ def rig(tmp_path: Path, broker: PrivateBroker, platform: SimPlatform) -> Iterato
 
 
 def test_a_gap_asks_for_a_resend_and_the_resent_record_fills_it(rig: Rig) -> None:
+    boot = rig.birth()  # a command names the cart's boot: no verified status, no command
+    assert rig.cmds.next(wire.CMD_TIME)["boot_id"] == boot
     r1, r2, r3 = (rig.cart.record(seq) for seq in (1, 2, 3))
     rig.pub.publish(rig.cart.cart, r1)
     rig.pub.publish(rig.cart.cart, r3)  # seq 2 lost on the way
-    assert wire.decode_resend(rig.cmds.next(wire.CMD_RESEND)) == 2
+    first = rig.cmds.next(wire.CMD_RESEND)
+    assert (first["args"], first["boot_id"]) == ({"from_seq": 2}, boot)
     assert rig.pub.acked(rig.cart.cart, {r1["id"], r3["id"]}) == 1
     # the cart got nothing new to say: the gateway asks again after resend_interval_s
-    assert wire.decode_resend(rig.cmds.next(wire.CMD_RESEND)) == 2
+    again = rig.cmds.next(wire.CMD_RESEND)
+    assert again["args"] == {"from_seq": 2} and again["counter"] > first["counter"]  # never a counter twice
     rig.pub.publish(rig.cart.cart, r2)  # what the cart does on resend
     assert rig.pub.acked(rig.cart.cart, {r2["id"]}) == 3
     rig.wait(accepted=3)
@@ -123,20 +141,27 @@ def test_a_gap_asks_for_a_resend_and_the_resent_record_fills_it(rig: Rig) -> Non
 
 def test_a_cart_birth_is_offered_the_time_and_tracked(rig: Rig) -> None:
     topic = wire.topic(SITE, rig.cart.cart, wire.STATUS)
-    birth = {"state": "online", "boot_id": "boot-1", "seq_head": 0, "firmware": "1.0"}
+    boot = wire.uuid7()
+    birth = wire.sign_message(wire.STATUS_KIND, SITE, rig.cart.cart,
+                              {"state": "online", "boot_id": boot, "seq_head": 0, "scale": "ok"}, rig.cart.key)
+    telemetry = {"at": "2026-01-01T00:00:00Z", "backlog": 4, "oldest_unsent_s": None, "disk_free_mb": 512,
+                 "boot_id": boot, "seq_head": 0}
     try:
         before = time.time_ns() // 1_000_000
-        rig.pub.client.publish(topic, json.dumps(birth), qos=1, retain=True).wait_for_publish(WAIT_S)
-        utc_ms = wire.decode_time(rig.cmds.next(wire.CMD_TIME))
-        assert before <= utc_ms <= time.time_ns() // 1_000_000
+        rig.pub.client.publish(topic, birth, qos=1, retain=True).wait_for_publish(WAIT_S)
+        offer = rig.cmds.next(wire.CMD_TIME)
+        assert before <= offer["args"]["utc_ms"] <= time.time_ns() // 1_000_000
+        assert offer["boot_id"] == boot
         rig.pub.client.publish(wire.topic(SITE, rig.cart.cart, wire.TELEMETRY), b"not json", qos=0)
+        rig.pub.client.publish(wire.topic(SITE, rig.cart.cart, wire.TELEMETRY),  # unsigned: believed by nobody
+                               json.dumps({"backlog": 99, "disk_free_mb": 1}), qos=0)
         rig.pub.client.publish(wire.topic(SITE, rig.cart.cart, wire.TELEMETRY),
-                               json.dumps({"backlog": 4, "disk_free_mb": 512}), qos=0)
-        rig.wait(device_updates=2, device_errors=1)
+                               wire.sign_message(wire.TELEMETRY_KIND, SITE, rig.cart.cart, telemetry, rig.cart.key),
+                               qos=0)
+        rig.wait(device_updates=2, device_errors=2)
         device = rig.app.store.device(rig.cart.cart)
         assert device is not None
-        assert (device["online"], device["boot_id"], device["telemetry"]) == (1, "boot-1", {"backlog": 4,
-                                                                                         "disk_free_mb": 512})
+        assert (device["online"], device["boot_id"], device["telemetry"]) == (1, boot, telemetry)
         assert read_summary(rig.data)["carts"][rig.cart.cart]["online"] is True
     finally:  # do not leave a retained birth on the session broker
         rig.pub.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(WAIT_S)
@@ -160,6 +185,15 @@ def test_every_tampering_kind_is_quarantined_with_its_alert(rig: Rig) -> None:
     for topic_cart, payload in crafted:
         rig.pub.publish(topic_cart, payload)
     rig.wait(quarantined=len(crafted))
+    rejects: dict[str, dict[str, Any]] = {}
+    while len(rejects) < 1:
+        _, body = rig.pub.rejects.get(timeout=WAIT_S)
+        rejects[body["id"]] = body
+    # the forged record is answered (signed, naming the bytes refused); the altered copy of seq 2 is
+    # not: its genuine copy is stored here, and a bad copy must not make the cart give it up
+    assert rejects[forged["id"]]["reason"] == "FORGED"
+    assert rejects[forged["id"]]["payload_sha256"] == hashlib.sha256(wire.encode(forged)).hexdigest()
+    assert r2["id"] not in rejects
     summary = read_summary(rig.data)
     got = {(a["kind"], a["cart"]) for a in summary["alerts"]}
     assert got == {("FORGED", cart), ("ALTERED", cart), ("REPLAYED", cart), ("CHAIN_BREAK", cart),
@@ -260,6 +294,7 @@ def test_cli_gateway_status_reads_a_running_gateway(rig: Rig) -> None:
                           cwd=root, timeout=60, check=True).stdout
     assert "records: received 3, stored 2" in text
     assert "SEQ_GAP" in text and "MALFORMED" in text and "dead letters" in text
+    assert f"wastecart gateway release --data {rig.data} --id " in text
     missing = subprocess.run([*cmd[:-1], str(rig.data / "nope")], capture_output=True, text=True, env=env,
                              cwd=root, timeout=60)
     assert missing.returncode == 2 and "no gateway database" in missing.stderr

@@ -95,8 +95,10 @@ def test_gap_alert_is_raised_once_per_gap(store: SqliteStore) -> None:
     assert [g.from_seq for g in store.open_gaps()] == [4]
     closed = store.store_batch([rec(4)], NOW)
     assert closed.gaps == [] and store.open_gaps() == []
-    later = store.store_batch([rec(8)], NOW)  # a new gap: a new alert
-    assert [(a.kind, a.subject) for a in later.alerts] == [("SEQ_GAP", "seq 7")]
+    later = store.store_batch([rec(8)], NOW)  # a new gap: counted on the cart's open SEQ_GAP alert
+    assert later.alerts == []
+    (alert,) = store.alerts()
+    assert (alert["kind"], alert["subject"], alert["count"]) == ("SEQ_GAP", "seq 7", 2)
 
 
 def test_replayed_content_and_plain_duplicates(store: SqliteStore) -> None:
@@ -107,7 +109,8 @@ def test_replayed_content_and_plain_duplicates(store: SqliteStore) -> None:
     assert (replay.outcomes[0].kind, replay.alerts[0].kind) == ("REPLAYED", "REPLAYED")
     reused = store.store_batch([rec(2, rid="id-CART-1-1", hash_=h("x"))], NOW)  # same id, other content
     assert reused.outcomes[0].kind == "REPLAYED"
-    assert kinds(store) == ["REPLAYED", "REPLAYED"]
+    assert kinds(store) == ["REPLAYED"]  # one alert per kind and cart, counted
+    assert store.alerts()[0]["count"] == 2
 
 
 def test_rejected_items_raise_their_kind_in_the_same_commit(store: SqliteStore) -> None:
@@ -133,18 +136,21 @@ def test_garbage_without_a_cart_is_alerted_by_topic(store: SqliteStore) -> None:
 
 
 def test_devices_track_status_and_telemetry(store: SqliteStore, tmp_path: Path) -> None:
+    store.store_batch([rec(seq) for seq in range(1, 8)], NOW)
+    b1 = "0190a7a0-0000-7000-8000-000000000001"
     store.store_batch([], NOW, devices=[
-        DeviceUpdate("H1", "CART-1", "status", {"state": "online", "boot_id": "b1", "seq_head": 7}),
+        DeviceUpdate("H1", "CART-1", "status", {"state": "online", "boot_id": b1, "seq_head": 7}),
         DeviceUpdate("H1", "CART-1", "telemetry", {"backlog": 3, "disk_free_mb": 900})])
     dev = store.device("CART-1")
     assert dev is not None
-    assert (dev["online"], dev["boot_id"], dev["seq_head"], dev["last_seen"]) == (1, "b1", 7, NOW)
+    assert (dev["online"], dev["boot_id"], dev["seq_head"], dev["last_seen"]) == (1, b1, 7, NOW)
     assert dev["telemetry"] == {"backlog": 3, "disk_free_mb": 900}
-    store.store_batch([], NOW + 5, devices=[DeviceUpdate("H1", "CART-1", "status", {"state": "offline"})])
+    will = {"state": "offline", "boot_id": b1, "seq_head": 7}
+    store.store_batch([], NOW + 5, devices=[DeviceUpdate("H1", "CART-1", "status", will)])
     dev = store.device("CART-1")
-    assert dev is not None and (dev["online"], dev["status"], dev["telemetry_at"]) == (0, {"state": "offline"}, NOW)
+    assert dev is not None and (dev["online"], dev["status"], dev["telemetry_at"]) == (0, will, NOW)
     cart = read_summary(tmp_path)["carts"]["CART-1"]
-    assert (cart["online"], cart["last_seen"], cart["stored"]) == (False, NOW + 5, 0)
+    assert (cart["online"], cart["last_seen"], cart["stored"]) == (False, NOW + 5, 7)
 
 
 def test_read_summary_keys_and_read_only(store: SqliteStore, tmp_path: Path) -> None:

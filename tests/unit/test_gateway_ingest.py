@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge import wire
 from gateway.errors import IngestError
-from gateway.ingest import KeyRing, ResendPacer, check_device, check_message
+from gateway.ingest import KeyRing, ResendPacer, check_device, check_message, checked
+from gateway.store import Rejected
 from tests.unit.test_wire import KEY, sealed
 
 TOPIC = "wc/v1/H1/CART-01/record"
@@ -58,15 +59,67 @@ def test_unreadable_is_malformed(topic: str, payload: bytes | None) -> None:
     assert kind_of(topic, payload or wire.encode(sealed()))[0] == "MALFORMED"
 
 
-def test_device_messages() -> None:
-    status = check_device("wc/v1/H1/CART-01/status", json.dumps({"state": "online", "boot_id": "b"}).encode())
-    assert (status.cart, status.leaf, status.data["boot_id"]) == ("CART-01", "status", "b")
-    tele = check_device("wc/v1/H1/CART-01/telemetry", b'{"backlog": 2}')
-    assert (tele.leaf, tele.data) == ("telemetry", {"backlog": 2})
-    for topic, payload in [("wc/v1/H1/CART-01/status", b"online"), ("wc/v1/H1/CART-01/status", b'{"state": "x"}'),
-                           ("wc/v1/H1/CART-01/telemetry", b"[1]"), ("wc/v1/H1/CART-01/telemetry", b"{" * 50_000)]:
-        with pytest.raises(IngestError):
-            check_device(topic, payload)
+BOOT = "0190a7a0-0000-7000-8000-000000000001"
+
+
+def signed(kind: str, body: dict[str, Any], key: Ed25519PrivateKey = KEY, cart: str = "CART-01") -> bytes:
+    return wire.sign_message(kind, "H1", cart, body, key)
+
+
+def test_device_messages_are_verified_with_the_cart_key() -> None:
+    status = check_device("wc/v1/H1/CART-01/status",
+                          signed("status", {"state": "online", "boot_id": BOOT, "seq_head": 0}), KEYS)
+    assert (status.cart, status.leaf, status.data["boot_id"]) == ("CART-01", "status", BOOT)
+    body = {"at": "2026-01-01T00:00:00Z", "backlog": 2, "oldest_unsent_s": None, "disk_free_mb": 10}
+    tele = check_device("wc/v1/H1/CART-01/telemetry", signed("telemetry", body), KEYS)
+    assert (tele.leaf, tele.data) == ("telemetry", body)
+    result = check_device("wc/v1/H1/CART-01/cmd_result",
+                          signed("cmd_result", wire.cmd_result_body("time", BOOT, 3, "done")), KEYS)
+    assert (result.leaf, result.data["counter"]) == ("cmd_result", 3)
+
+
+@pytest.mark.parametrize(("topic", "payload", "kind"), [
+    ("wc/v1/H1/CART-01/status", b"online", "MALFORMED"),
+    ("wc/v1/H1/CART-01/status", json.dumps({"state": "online", "boot_id": BOOT, "seq_head": 0}).encode(),
+     "MALFORMED"),  # unsigned
+    ("wc/v1/H1/CART-01/status", signed("status", {"state": "online", "boot_id": BOOT, "seq_head": 0},
+                                       Ed25519PrivateKey.generate()), "FORGED"),
+    ("wc/v1/H1/CART-01/status", signed("status", {"state": "online", "boot_id": BOOT, "seq_head": 0},
+                                       cart="CART-02"), "MALFORMED"),  # signed for another cart's topic
+    ("wc/v1/H1/CART-01/telemetry", signed("status", {"state": "online", "boot_id": BOOT, "seq_head": 0}),
+     "MALFORMED"),  # a status on the telemetry topic
+    ("wc/v1/H1/CART-01/status", b'{"v": 1, "kind": "status", "site": "H1", "cart": "CART-01", "sig": "",'
+     b' "body": {"state": "online", "boot_id": "' + BOOT.encode() + b'", "seq_head": 1180591620717411303424}}',
+     "MALFORMED"),  # seq_head 2**70: out of bounds before anything else
+    ("wc/v1/H1/CART-01/telemetry", b"{" * 50_000, "MALFORMED"),
+    ("wc/v1/H1/CART-01/status", b'{"seq_head": ' + b"9" * 5000 + b"}", "MALFORMED"),
+    ("wc/v1/H1/CART-XX/status", signed("status", {"state": "online", "boot_id": BOOT, "seq_head": 0},
+                                       cart="CART-XX"), "UNKNOWN_CART"),  # a made-up cart
+])
+def test_device_messages_that_do_not_verify_are_refused(topic: str, payload: bytes, kind: str) -> None:
+    with pytest.raises(IngestError) as info:
+        check_device(topic, payload, KEYS)
+    assert info.value.kind == kind
+
+
+def test_a_refused_record_of_a_known_cart_carries_its_reject() -> None:
+    env = sealed(seq=4)
+    altered = {**env, "body": {**env["body"], "department": "D99"}}
+    got = checked(TOPIC, wire.encode(altered), KEYS)
+    assert isinstance(got, Rejected)
+    assert (got.kind, got.reject, got.subject, got.seq) == ("ALTERED", "ALTERED", env["id"], 4)
+    no_clock = {k: v for k, v in env.items() if k != "clock"}
+    got = checked(TOPIC, wire.encode(no_clock), KEYS)
+    assert isinstance(got, Rejected) and (got.reject, got.subject, got.seq) == ("SCHEMA", env["id"], 4)
+    huge = {**env, "seq": 2**63}  # out of bounds: no seq to name, no reject
+    got = checked(TOPIC, wire.encode(huge), KEYS)
+    assert isinstance(got, Rejected) and got.reject is None and "above" in got.reason
+    unknown = wire.seal({**{k: v for k, v in env.items() if k not in ("hash", "sig")}, "cart": "CART-XX"},
+                        Ed25519PrivateKey.generate())
+    got = checked("wc/v1/H1/CART-XX/record", wire.encode(unknown), KEYS)
+    assert isinstance(got, Rejected) and (got.kind, got.reject) == ("UNKNOWN_CART", None)
+    got = checked(TOPIC, b"\x00 garbage", KEYS)
+    assert isinstance(got, Rejected) and got.reject is None
 
 
 def test_resend_pacer_asks_each_cart_at_most_once_per_interval() -> None:

@@ -54,7 +54,7 @@ def test_stop_commits_every_message_handed_over_before_it(tmp_path: Path) -> Non
                            client_id="test-gw-drain", ingest=IngestConfig(batch_max=1, linger_ms=0))
     store = SqliteStore(config.db_path)
     ingest = Ingest(config, store, KeyRing({"CART-01": wire.public_key_text(KEY.public_key())}, None),
-                    on_commit=lambda: None, on_change=lambda: None)
+                    on_commit=lambda: None, on_change=lambda: None, key=KEY)
     records = chain(5)
     try:
         ingest.start()

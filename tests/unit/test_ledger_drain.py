@@ -184,3 +184,29 @@ def test_wait_after_a_pass(rate: float) -> None:
     d.check(1, 100.0)
     allowance = d.allowance(0, 100.0)
     assert d.wait(allowance.paced) == (PACE_TICK_S if rate else IDLE_WAIT_S)
+
+
+def test_a_rejected_record_waits_for_no_ack() -> None:
+    d = Drain(UNPACED, 0.0)
+    d.check(0, 0.0)
+    for seq in (1, 2, 3):
+        d.sent(seq, f"id{seq}")
+    d.rejected(2, 5.0)
+    d.acked(1, ["id3"], 6.0)
+    assert not d.inflight and d.published_high == 3
+    assert d.check(0, 100.0) is None  # nothing in flight: no stall re-send
+
+
+def test_unsynced_records_skipped_by_a_resend_are_sent_again_after_a_stall() -> None:
+    """A resend from past the unacked records clears what is in flight; the stall timer still
+    brings them back (issue 11: a far resend stopped the upload until a reconnect)."""
+    d = Drain(UNPACED, 0.0)
+    d.check(0, 0.0)
+    for seq in (1, 2, 3):
+        d.sent(seq, f"id{seq}")
+    d.resend_from(4, 1.0)
+    assert not d.inflight and d.published_upto == 3
+    assert d.check(0, 20.0, unsynced=3) is None
+    assert d.check(0, 31.5, unsynced=3) is Restart.STALLED
+    assert d.published_upto == 0
+    assert d.check(0, 100.0, unsynced=0) is None  # nothing waits: no re-send

@@ -146,3 +146,85 @@ def test_low_disk_refuses_new_records_with_a_clear_message(tmp_path: Path) -> No
     led.min_free_mb = 0
     assert led.commit("handover", {}, now=NOW, clock=CLOCK).seq == 2
     led.close()
+
+
+def test_a_rejected_record_is_never_synced_purged_or_sent_and_holds_nothing_back(tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    led = Ledger(tmp_path, "CART-01", key)
+    done = [led.commit("handover", {"n": i}, now=NOW, clock=CLOCK) for i in range(4)]
+    sha = led.payload_sha256(2)
+    assert sha is not None
+    assert led.mark_rejected(done[1].id, 2, "0" * 64, "FORGED", "a copy", NOW) == "other_bytes"  # not our bytes
+    assert led.mark_rejected(done[1].id, 2, sha, "FORGED", "signature", NOW) == "marked"
+    assert led.mark_rejected(done[1].id, 2, sha, "FORGED", "signature", NOW) == "already"  # a replay
+    assert led.mark_rejected(done[1].id, 3, sha, "FORGED", "", NOW) == "unknown"  # id and seq must both match
+    assert led.mark_rejected("01890000-0000-7000-8000-000000000009", 2, sha, "FORGED", "", NOW) == "unknown"
+    assert [o.seq for o in led.unsynced()] == [1, 3, 4]  # the drain skips it
+    assert (led.unsynced_count(), led.rejected_count(), led.backlog()[0]) == (3, 1, 3)
+    assert led.mark_synced(4, [done[1].id], NOW) == 3  # upto goes past it; it stays rejected
+    assert led.synced_high() == 4 and led.unsynced_count() == 0
+    assert led.purge_synced(NOW + timedelta(days=365)) == 3
+    led.close()
+    led = Ledger(tmp_path, "CART-01", key)  # the counts come back from the file
+    assert (led.unsynced_count(), led.rejected_count(), led.synced_high()) == (0, 1, 0)
+    rows = read_ledger(tmp_path)
+    assert [(r["seq"], r["synced"], r["rejected"]) for r in rows] == [(2, False, "FORGED")]
+    led.close()
+
+
+def test_a_synced_record_is_never_rejected(tmp_path: Path) -> None:
+    """The gateway stored it: a reject naming it can only be of someone else's copy."""
+    led = Ledger(tmp_path, "CART-01", Ed25519PrivateKey.generate())
+    c = led.commit("handover", {}, now=NOW, clock=CLOCK)
+    led.mark_synced(1, [], NOW)
+    sha = led.payload_sha256(1)
+    assert sha is not None and led.mark_rejected(c.id, 1, sha, "SCHEMA", "", NOW) == "synced"
+    assert (led.unsynced_count(), led.rejected_count()) == (0, 0)
+    assert read_ledger(tmp_path)[0]["synced"] is True
+    led.close()
+
+
+def test_hashes_ids_and_the_synced_high_water_for_acks(tmp_path: Path) -> None:
+    led = Ledger(tmp_path, "CART-01", Ed25519PrivateKey.generate())
+    done = [led.commit("handover", {"n": i}, now=NOW, clock=CLOCK) for i in range(3)]
+    assert led.hash_at(0) == wire.GENESIS_HASH and led.hash_at(2) == done[1].hash and led.hash_at(9) is None
+    assert led.seqs_of([done[2].id, "01890000-0000-7000-8000-000000000009"]) == {done[2].id: 3}
+    assert led.seqs_of([]) == {}
+    assert led.synced_high() == 0
+    led.mark_synced(0, [done[2].id], NOW)
+    assert led.synced_high() == 3
+    led.close()
+
+
+def test_a_ledger_of_the_first_version_is_migrated(tmp_path: Path) -> None:
+    """Migration 2 (rejects) on a file made before it: the records and their sync marks stay."""
+    key = Ed25519PrivateKey.generate()
+    led = Ledger(tmp_path, "CART-01", key)
+    for i in range(2):
+        led.commit("handover", {"n": i}, now=NOW, clock=CLOCK)
+    led.mark_synced(1, [], NOW)
+    led.close()
+    with sqlite_utils.Database(tmp_path / LEDGER_FILE) as db:  # back to how version 1 left it
+        db.execute("DROP INDEX records_unsent")
+        for column in ("rejected_reason", "rejected_detail", "rejected_at"):
+            db.execute(f"ALTER TABLE records DROP COLUMN {column}")
+        db.execute("CREATE INDEX records_unsynced ON records(seq) WHERE synced_at IS NULL")
+        db.execute("PRAGMA user_version=1")
+    led = Ledger(tmp_path, "CART-01", key)
+    assert (led.head(), led.unsynced_count(), led.rejected_count(), led.synced_high()) == (2, 1, 0, 1)
+    with sqlite_utils.Database(tmp_path / LEDGER_FILE) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert {"rejected_reason", "rejected_detail", "rejected_at"} <= set(db["records"].columns_dict)
+    led.close()
+
+
+def test_the_ledger_signs_the_carts_messages_with_its_key(tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    led = Ledger(tmp_path, "CART-01", key)
+    body = {"state": "online", "boot_id": "01890000-0000-7000-8000-000000000001", "seq_head": 0}
+    payload = led.sign(wire.STATUS_KIND, "H1", body)
+    assert wire.open_message(payload, kinds=[wire.STATUS_KIND], site="H1", cart="CART-01",
+                             keys=[key.public_key()]) == (wire.STATUS_KIND, body)
+    with pytest.raises(wire.ContractError):
+        led.sign(wire.STATUS_KIND, "H1", {**body, "seq_head": 2**70})
+    led.close()

@@ -19,7 +19,7 @@
 
   const I18N = {
     zh: {
-      online: "在线", offline: "离线", unsent: "待上传", manual: "输入条码", connecting: "正在连接推车…",
+      online: "在线", offline: "离线", unsent: "待上传", rejected: "已拒收", manual: "输入条码", connecting: "正在连接推车…",
       link_lost: "与推车程序的连接已断开，正在重连…", stable: "稳定 ✓", unstable: "未稳定 …",
       no_reading: "无读数", package: "包装编号", category: "类别", weight: "重量",
       no_lines: "还没有登记医废袋", bag: "袋", bags: "袋", total: "合计", collector: "收集人", department: "科室",
@@ -32,7 +32,7 @@
       st_deviation: "⚠ 偏差", st_batch: "整批称重",
     },
     en: {
-      online: "Online", offline: "Offline", unsent: "Unsent", manual: "Enter code", connecting: "Connecting to the cart…",
+      online: "Online", offline: "Offline", unsent: "Unsent", rejected: "Rejected", manual: "Enter code", connecting: "Connecting to the cart…",
       link_lost: "Connection to the cart lost, reconnecting…", stable: "Stable ✓", unstable: "Not stable …",
       no_reading: "No reading", package: "Package", category: "Category", weight: "Weight",
       no_lines: "No bags yet", bag: "bag", bags: "bags", total: "Total", collector: "Collector", department: "Department",
@@ -388,6 +388,12 @@
     unsent.dataset.unsent = n === null ? "" : String(n);
     unsent.dataset.level = n === null || !linkUp ? "off" : n > 0 ? "warn" : "ok";
     $(".num", unsent).textContent = n === null ? "–" : String(n);
+
+    // Records the gateway refused for good: never sent again, someone has to look (edge ledger).
+    const rejected = byId("rejected");
+    const r = d && Number.isFinite(d.rejected) ? d.rejected : 0;
+    rejected.hidden = r <= 0;
+    $(".num", rejected).textContent = String(r);
 
     for (const el of document.querySelectorAll("[data-device]")) {
       const dev = el.dataset.device;

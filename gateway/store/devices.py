@@ -1,0 +1,103 @@
+"""Devices, boots, commands and their results: what the gateway believes about each cart.
+
+Only verified messages get here (``gateway.ingest.checks.check_device``: signed by the cart's key,
+every number within its bound).  Even then a status is believed only as far as it is consistent:
+- a status or telemetry of an earlier boot of the cart (a ``boot_id`` seen before that is not the
+  current one) is a replay: it changes nothing (REPLAYED alert, collapsed; ``status_stale``);
+- a status whose ``seq_head`` is beyond the highest seq verified from that cart is flagged, not
+  believed (``status_ahead`` counts it): ``devices.seq_head`` keeps what was verified,
+  ``seq_head_claimed`` the claim.  No alert: a signed claim ahead of what arrived is what every
+  cart with a backlog says when it reconnects; the records themselves prove or disprove it.
+The will (``offline``, signed by the cart when it connected) is a status like any other.
+
+Commands: ``record_command`` takes the cart's next counter (``command_counters``, persistent, so a
+restarted gateway — or another one sharing the store — never reuses one) and logs the command in
+the same transaction; no verified boot known, no command.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from gateway.store.connection import SqliteConnection, bump
+from gateway.store.model import Alert, BatchResult, Command, DeviceUpdate
+from gateway.store.quarantine import SqliteQuarantine
+
+
+class SqliteDevices(SqliteQuarantine, SqliteConnection):
+    """Device state from verified messages; the command counter; command results."""
+
+    def _device(self, db: sqlite3.Connection, update: DeviceUpdate, now: float, result: BatchResult) -> str:
+        """Apply one verified device message; returns "applied" or why it changed nothing."""
+        data = update.data
+        if update.leaf == "cmd_result":
+            db.execute("INSERT INTO cmd_results (cart, site, name, boot_id, counter, outcome, reason, received_at)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (update.cart, update.site, data["name"], data["boot_id"], data["counter"], data["outcome"],
+                        data["reason"], now))
+            return "applied"
+        row = db.execute("SELECT boot_id FROM devices WHERE cart = ?", (update.cart,)).fetchone()
+        current = row[0] if row else None
+        boot = data.get("boot_id")
+        if isinstance(boot, str) and boot != current and db.execute(
+                "SELECT 1 FROM boots WHERE cart = ? AND boot_id = ?", (update.cart, boot)).fetchone():
+            bump(db, "status_stale")
+            self._alert(db, now, Alert("REPLAYED", update.cart, update.site, f"boot {boot}",
+                                       f"{update.leaf} of an earlier boot {boot} (current {current}): ignored"),
+                        result)
+            return "stale"
+        self._seen(db, update.cart, update.site, now)
+        text = json.dumps(data, ensure_ascii=False)
+        if update.leaf == "telemetry":
+            db.execute("UPDATE devices SET telemetry = ?, telemetry_at = ? WHERE cart = ?", (text, now, update.cart))
+            return "applied"
+        if isinstance(boot, str) and boot != current:
+            db.execute("INSERT OR IGNORE INTO boots (cart, boot_id, first_seen) VALUES (?, ?, ?)",
+                       (update.cart, boot, now))
+        claimed = int(data["seq_head"])
+        verified = self._max_seq(db, update.cart)
+        head = claimed
+        if claimed > verified:  # normal while a backlog drains: kept as the cart's claim, not as truth
+            head = verified
+            bump(db, "status_ahead")
+        online = 1 if data["state"] == "online" else 0
+        db.execute("UPDATE devices SET online = ?, boot_id = ?, seq_head = ?, seq_head_claimed = ?, status = ?,"
+                   " status_at = ? WHERE cart = ?", (online, boot, head, claimed, text, now, update.cart))
+        return "applied"
+
+    @staticmethod
+    def _max_seq(db: sqlite3.Connection, cart: str) -> int:
+        row = db.execute("SELECT max_seq FROM carts WHERE cart = ?", (cart,)).fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _seen(db: sqlite3.Connection, cart: str, site: str, now: float) -> None:
+        db.execute("INSERT INTO devices (cart, site, last_seen) VALUES (?, ?, ?)"
+                   " ON CONFLICT (cart) DO UPDATE SET site = excluded.site, last_seen = excluded.last_seen",
+                   (cart, site, now))
+
+    def record_command(self, site: str, cart: str, name: str, args: dict[str, int], now: float) -> Command | None:
+        """Take the cart's next command counter and log the command, in one transaction; None if no
+        verified status named the cart's boot yet (a command must name it)."""
+        with self._tx("recording a command") as db:
+            row = db.execute("SELECT boot_id FROM devices WHERE cart = ?", (cart,)).fetchone()
+            if row is None or row[0] is None:
+                return None
+            boot_id = str(row[0])
+            counter = int(db.execute(
+                "INSERT INTO command_counters (cart, counter) VALUES (?, 1)"
+                " ON CONFLICT (cart) DO UPDATE SET counter = counter + 1 RETURNING counter", (cart,)).fetchone()[0])
+            db.execute("INSERT INTO commands (cart, site, name, boot_id, counter, args, sent_at)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (cart, site, name, boot_id, counter, json.dumps(args, sort_keys=True), now))
+        return Command(site, cart, name, boot_id, counter, dict(args))
+
+    def cmd_results(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first: {cart, site, name, boot_id, counter, outcome, reason, received_at}."""
+        with self._read("reading command results") as db:
+            cur = db.execute("SELECT cart, site, name, boot_id, counter, outcome, reason, received_at"
+                             " FROM cmd_results ORDER BY id DESC LIMIT ?", (limit,))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
