@@ -26,6 +26,11 @@ def _row_bytes(payload: bytes, topic: str, reason: str) -> int:
     return len(payload) + len(topic.encode("utf-8", "replace")) + len(reason.encode("utf-8", "replace"))
 
 
+# Open alert rows kept apart per (kind, cart); beyond this, new carts' alerts are counted on one row
+# per kind.  Far above a real fleet's open alerts (an operator acknowledges them), far below a flood.
+OPEN_ALERT_ROWS_MAX = 200
+
+
 class SqliteQuarantine(SqliteConnection):
     """Quarantine rows, their budget, collapsed alerts; ``quarantine`` / ``quarantine_row``."""
 
@@ -70,12 +75,13 @@ class SqliteQuarantine(SqliteConnection):
     @staticmethod
     def _alert(db: sqlite3.Connection, now: float, alert: Alert, result: BatchResult) -> None:
         """Raise ``alert``, or count it on the open alert of the same kind and cart (the subject and
-        detail then say what the latest occurrence was).  Carts the gateway has never verified a record
-        of share one row per kind: a flood of made-up cart ids must not grow the table."""
+        detail then say what the latest occurrence was).  Beyond ``OPEN_ALERT_ROWS_MAX`` open rows, new
+        carts' alerts share one row per kind: a flood of made-up cart ids must not grow the table."""
         detail = alert.detail[:REASON_MAX]
-        unknown = alert.cart is not None and db.execute(
-            "SELECT 1 FROM carts WHERE cart = ?", (alert.cart,)).fetchone() is None
-        if unknown:
+        if alert.cart is not None and db.execute(
+                "SELECT 1 FROM alerts WHERE kind = ? AND cart = ? AND acknowledged_at IS NULL",
+                (alert.kind, alert.cart)).fetchone() is None and db.execute(
+                "SELECT COUNT(*) FROM alerts WHERE acknowledged_at IS NULL").fetchone()[0] >= OPEN_ALERT_ROWS_MAX:
             alert = replace(alert, cart=None, subject=f"{alert.cart}: {alert.subject}"[:REASON_MAX])
         cur = db.execute("UPDATE alerts SET count = count + 1, last_seen = ?, subject = ?, detail = ?"
                          " WHERE kind = ? AND cart IS ? AND acknowledged_at IS NULL",
