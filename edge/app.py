@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edge import codes, keys, workflow
@@ -33,14 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
-class Checked:
-    """What the start-up checks produced: the code book (its MAC key read once)."""
-
-    code_book: codes.CodeBook
-
-
-def preflight(config: EdgeConfig) -> Checked:
+def preflight(config: EdgeConfig) -> codes.CodeBook:
     """The checks a value cannot answer alone: a gateway key to believe acks with, the MAC key file
     is readable and strong enough, the printed label fits its size.  ``SetupError`` names the
     setting, like a config error."""
@@ -59,13 +51,13 @@ def preflight(config: EdgeConfig) -> Checked:
                              reason=exc.msg) from exc
     if not config.uplink.gateway_keys:  # optional in the settings model (tests, tools), not on a cart
         raise SetupError("setup.setting", key="uplink.gateway_keys", reason=msg("uplink.no_gateway_key"))
-    return Checked(book)
+    return book
 
 
 class EdgeApp:
     def __init__(self, config: EdgeConfig) -> None:
         self.config = config
-        checked = preflight(config)  # first: a bad key file or label size opens nothing
+        code_book = preflight(config)  # first: a bad key file or label size opens nothing
         self.clock = SystemClock(config.clock)
         self.key = keys.load_or_create(config.data)
         self.ledger = Ledger(config.data, config.cart, self.key, min_free_mb=config.min_free_mb)
@@ -80,7 +72,7 @@ class EdgeApp:
         self.camera: Camera | None = None
         self.scanner: Scanner | None = None
         self.agent = Agent(
-            machine, clock=self.clock, ledger=self.ledger, code_book=checked.code_book,
+            machine, clock=self.clock, ledger=self.ledger, code_book=code_book,
             pin_hashes=config.workflow.pins, org_name=config.workflow.org_name, printer=self.printer,
             devices=self._devices, online=self.uplink.connected.is_set, on_commit=self.uplink.wake,
             actuate=self._actuate)

@@ -33,7 +33,6 @@ CATEGORIES: tuple[Category, ...] = (
     Category("CHEMICAL", "化学性废物", "Chemical", "841-004-01", "C", "#17a589"),
 )
 CATEGORY: dict[str, Category] = {c.id: c for c in CATEGORIES}
-BY_LETTER: dict[str, Category] = {c.letter: c for c in CATEGORIES}
 
 
 @dataclass(frozen=True)

@@ -162,10 +162,6 @@ class Accepted(TypedDict):
     ok: Literal[True]
 
 
-class Refusal(TypedDict):
-    error: str
-
-
 class Health(TypedDict):
     ok: Literal[True]
     clients: int                     # open event streams

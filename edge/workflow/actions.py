@@ -53,7 +53,7 @@ from edge.workflow.state import (
 Handler = Callable[[State, str, str, datetime, Callable[[], str]], Result]
 
 
-class Words(TypedDict):
+class TextView(TypedDict):
     """A text on the screen, in both languages."""
 
     zh: str
@@ -64,7 +64,7 @@ class ActionView(TypedDict):
     """A button as the screen model lists it."""
 
     id: str
-    label: Words
+    label: TextView
     style: str          # normal | primary | danger
     needs: str | None   # text | reason | pin
 

@@ -30,7 +30,7 @@ from datetime import datetime
 
 from edge import wire
 from edge.codes import Code, base36
-from edge.messages import NO_MSG, category_name, msg
+from edge.messages import NO_MSG, Text, category_name, msg
 from edge.workflow import actions
 from edge.workflow.events import (
     Action,
@@ -53,7 +53,6 @@ from edge.workflow.moves import (
     enter,
     known_package,
     ok,
-    reason_of,
     refuse,
     retract,
     speak,
@@ -294,7 +293,7 @@ def _printed(s: State, ev: Printed) -> Result:
         return s, []                           # a late answer for a cancelled job
     if not ev.ok:
         s = with_stop(s, stop, print_job=None, editing=None if job.reprint else stop.editing)
-        return refuse(s, msg("err.print_failed", reason=reason_of(ev.reason)))
+        return refuse(s, msg("err.print_failed", reason=ev.reason or Text("?", "?")))
     if job.reprint:
         lines = tuple(replace(ln, category=job.category) if ln.package_code == job.package_code else ln
                       for ln in stop.lines)

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from edge import wire
-from edge.messages import NO_MSG, Msg, Text, category_name, msg
+from edge.messages import NO_MSG, Msg, category_name, msg
 from edge.workflow.events import Actuate, Commit, Effect
 from edge.workflow.records import handover_body, iso
 from edge.workflow.state import EMPTY_BELOW_G, Line, Saving, State, Step, Stop, Storage, Transfer, Words
@@ -41,11 +41,6 @@ def retract(s: State) -> list[Effect]:
 
 def with_stop(s: State, stop: Stop, **changes: Any) -> State:
     return replace(s, visit=replace(stop, **changes))
-
-
-def reason_of(words: Words | None) -> Words:
-    """A shell's reason as a message parameter (each language takes its own side)."""
-    return words if words is not None else Text("?", "?")
 
 
 def weight_problem(s: State) -> Msg | None:

@@ -13,7 +13,7 @@ from typing import NotRequired, TypedDict
 
 from edge.catalogue import CATEGORIES
 from edge.messages import Msg, Text, category_name, msg
-from edge.workflow.actions import ActionView, Words, available, buttons, unweighed
+from edge.workflow.actions import ActionView, TextView, available, buttons, unweighed
 from edge.workflow.machine import round_overdue
 from edge.workflow.records import iso, tolerance_g, totals
 from edge.workflow.state import EMPTY_BELOW_G, Bag, Line, State, Step
@@ -22,13 +22,13 @@ from edge.workflow.state import EMPTY_BELOW_G, Bag, Line, State, Step
 class WeightView(TypedDict):
     net_g: int | None
     stable: bool
-    error: Words | None
+    error: TextView | None
 
 
 class LineView(TypedDict):
     package_code: str
     category: str
-    category_name: Words
+    category_name: TextView
     weight_g: int
     editable: bool
     status: str | None  # storage: waiting | ok | deviation | batch (catalogue.LINE_STATUSES); else null
@@ -38,13 +38,13 @@ class TotalView(TypedDict):
     category: str
     count: int
     weight_g: int
-    category_name: Words
+    category_name: TextView
 
 
 class PendingView(TypedDict):
     package_code: str | None
     category: str | None
-    category_name: Words | None
+    category_name: TextView | None
     weight_g: int | None
     printing: bool
     editing: bool
@@ -52,7 +52,7 @@ class PendingView(TypedDict):
 
 class CategoryView(TypedDict):
     id: str
-    name: Words
+    name: TextView
     color: str
 
 
@@ -77,10 +77,10 @@ class DeviceView(TypedDict):
 
 class ScreenModel(TypedDict):
     step: str
-    title: Words
-    prompt: Words
-    error: Words | None
-    message: Words | None
+    title: TextView
+    prompt: TextView
+    error: TextView | None
+    message: TextView | None
     saved_seq: int | None
     collector: str | None
     department: str | None
@@ -97,16 +97,16 @@ class ScreenModel(TypedDict):
     device: NotRequired[DeviceView]
 
 
-def _words(m: Msg | Text) -> Words:
+def _words(m: Msg | Text) -> TextView:
     t = m.text if isinstance(m, Msg) else m
     return {"zh": t.zh, "en": t.en}
 
 
-def _shown(m: Msg | Text) -> Words | None:
+def _shown(m: Msg | Text) -> TextView | None:
     return _words(m) if m else None
 
 
-def _cat(category: str) -> Words:
+def _cat(category: str) -> TextView:
     name = category_name(category)
     return {"zh": name.zh, "en": name.en}
 
@@ -137,7 +137,7 @@ def _weight(s: State) -> WeightView | None:
     w = s.weight
     if w is None:
         return None
-    error: Words | None = None
+    error: TextView | None = None
     if w.error:
         error = _words(w.error)
     return {"net_g": w.net_g, "stable": w.stable, "error": error}
