@@ -49,8 +49,10 @@ class Worker:
         self._thread.start()
 
     def wake(self) -> None:
-        """Run the next pass now (a wake during a pass runs one more pass right after it)."""
-        self._wake.set()
+        """Run the next pass now (a wake during a pass runs one more pass right after it).  Cheap when
+        already woken (no lock): paho's thread calls it on every PUBACK of a draining cart."""
+        if not self._wake.is_set():
+            self._wake.set()
 
     def sleep(self, seconds: float) -> bool:
         """Wait inside a pass; True if the worker is stopping (the pass should return)."""

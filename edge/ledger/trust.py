@@ -7,7 +7,10 @@ bound; what is left is whether the message belongs to *this* cart's ledger and *
   ``upto_seq`` (``GENESIS_HASH`` for 0) and ``upto_seq`` is no higher than what this cart has
   published (or already had acknowledged); its ``ids`` count only for this ledger's own records so
   far published.  An ack for another ledger (a genuine one replayed after the data folder was
-  wiped, same cart id), or for records the cart never sent, matches nothing and is refused;
+  wiped, same cart id), or for records the cart never sent, matches nothing and is refused.  An
+  ack above what this *process* published whose hash is this ledger's own is an ack of a previous
+  run (queued at the broker across a restart): it is ``early`` — applied later, when those records
+  have gone out again and are acknowledged again — neither applied nor counted as refused;
 - a **command** runs only for the current ``boot_id``, with a ``counter`` above the last one run
   this boot, with the name its topic says, and with arguments in range (``resend`` from at most
   the head + 1).
@@ -29,11 +32,13 @@ REFUSED_KINDS = ("ack", "reject", "cmd")  # what the cart counts as refused (sta
 
 @dataclass(frozen=True)
 class AckDecision:
-    """What to apply of an ack: every seq ≤ ``upto`` (0: none) and ``ids``; or why nothing."""
+    """What to apply of an ack: every seq ≤ ``upto`` (0: none) and ``ids``; or why nothing
+    (``refused``), or nothing yet (``early``: an ack of a previous run of this ledger)."""
 
     upto: int = 0
     ids: tuple[str, ...] = ()
     refused: str = ""
+    early: bool = False
 
 
 def decide_ack(body: Mapping[str, Any], *, own_hash: str | None, high_water: int,
@@ -41,11 +46,13 @@ def decide_ack(body: Mapping[str, Any], *, own_hash: str | None, high_water: int
     """An opened ack body against this ledger.
 
     ``own_hash``: the hash of this ledger's record at ``body["upto_seq"]`` (None: no such record,
-    e.g. purged after retention); ``high_water``: the highest seq this cart published in this
-    process, or had acknowledged before; ``id_seqs``: the seq of each of ``body["ids"]`` that is a
-    record of this ledger."""
+    e.g. purged after retention, or beyond the head); ``high_water``: the highest seq this cart
+    published in this process, or had acknowledged before; ``id_seqs``: the seq of each of
+    ``body["ids"]`` that is a record of this ledger."""
     upto, upto_hash, ids = int(body["upto_seq"]), str(body["upto_hash"]), [str(i) for i in body["ids"]]
     if upto > high_water:
+        if own_hash is not None and own_hash == upto_hash:
+            return AckDecision(early=True)
         return AckDecision(refused=f"upto_seq {upto} is beyond the highest seq this cart published ({high_water})")
     if upto == 0:
         if upto_hash != wire.GENESIS_HASH:

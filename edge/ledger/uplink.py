@@ -83,6 +83,7 @@ class Uplink:
         self.client = self.link.client
         self.connected = threading.Event()
         self.acked = 0  # records marked synced by this process
+        self.early_acks = 0  # acks of a previous run of this ledger, left for the re-sent records' acks
         self.published = 0  # publish() calls for records (re-sends included); drain thread only
         self.sent_other = 0  # QoS 1 publishes of status and command results; drain thread only
         self.pubacked = 0  # PUBACKs received; paho thread only
@@ -259,10 +260,16 @@ class Uplink:
     def _apply_ack(self, body: dict[str, Any]) -> None:
         high = max(self._drain.published_high, self.ledger.synced_high())
         upto = int(body["upto_seq"])
-        decision = trust.decide_ack(body, own_hash=self.ledger.hash_at(upto) if upto <= high else None,
+        decision = trust.decide_ack(body, own_hash=self.ledger.hash_at(upto) if upto <= self.ledger.head() else None,
                                     high_water=high, id_seqs=self.ledger.seqs_of(body["ids"]) if body["ids"] else {})
         if decision.refused:
             self._refuse(wire.ACK_KIND, decision.refused)
+            return
+        if decision.early:  # an ack of a previous run: no progress (the stall timer keeps running)
+            self.early_acks += 1
+            if self._log_throttle.allow("early_ack", time.monotonic()) is not None:
+                log.info("an ack up to seq %d from before this start (this run has published up to %d): "
+                         "those records go out again and are acknowledged again", upto, high)
             return
         if decision.upto or decision.ids:
             self.acked += self.ledger.mark_synced(decision.upto, decision.ids, self.now())
@@ -323,10 +330,11 @@ class Uplink:
         d = self._drain
         allowance = d.allowance(self._awaiting_puback(), time.monotonic())
         left = allowance.records
+        publish, topic, qos = self.client.publish, self._topic(wire.RECORD), wire.QOS[wire.RECORD]
         while left > 0:
             batch = self.ledger.unsynced(after_seq=d.published_upto, limit=min(left, BATCH))
             for rec in batch:
-                info = self.client.publish(self._topic(wire.RECORD), rec.payload, qos=wire.QOS[wire.RECORD])
+                info = publish(topic, rec.payload, qos=qos)
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:  # not connected any more, or paho's queue is full
                     log.info("publish of seq %d deferred: %s", rec.seq, mqtt.error_string(info.rc))
                     return False

@@ -240,7 +240,7 @@ def run() -> dict[str, Any]:
         "drain": {"what": f"{BACKLOG:,} record backlog drained by the uplink (acked by a bare responder) vs "
                           "bare paho pipelined QoS 1 publish of the same payloads, same broker",
                   "records": BACKLOG, "drain_per_s": round(drain), "bare_paho_per_s": round(bare),
-                  "ratio": round(drain / bare, 2), "goal_ratio": 0.8},
+                  "ratio": round(drain / bare, 2), "goal_ratio": 0.9},
         "ack_verification": {"what": "µs for the cart to believe one signed ack (wire.open_message: bounds + "
                                      "Ed25519 verify; the hash of its record at upto_seq from the "
                                      f"{BACKLOG:,}-record ledger; trust.decide_ack) vs µs to canonically encode "

@@ -39,9 +39,18 @@ def test_a_genuine_ack_of_published_records_applies() -> None:
 
 
 def test_an_ack_beyond_what_was_published_is_refused() -> None:
+    """Beyond the head (no record there), or naming a hash that is not this ledger's record."""
+    for own in (None, h(9, "other")):
+        d = decide_ack(ack(9), own_hash=own, high_water=8, id_seqs={})
+        assert d.refused.startswith("upto_seq 9 is beyond the highest seq this cart published (8)")
+        assert (d.upto, d.ids, d.early) == (0, (), False)
+
+
+def test_an_ack_of_a_previous_run_is_early_not_refused() -> None:
+    """Queued at the broker across a restart: this ledger's own hash, above what this run published.
+    Nothing is applied (the records go out again and are acknowledged again); nothing is refused."""
     d = decide_ack(ack(9), own_hash=h(9), high_water=8, id_seqs={})
-    assert d.refused.startswith("upto_seq 9 is beyond the highest seq this cart published (8)")
-    assert (d.upto, d.ids) == (0, ())
+    assert (d.upto, d.ids, d.refused, d.early) == (0, (), "", True)
 
 
 def test_an_ack_for_another_ledger_is_refused() -> None:
@@ -79,12 +88,13 @@ def test_an_applied_ack_never_goes_beyond_the_published_nor_another_ledger(
         upto: int, high: int, same_ledger: bool, ids: list[int]) -> None:
     body = ack(upto, [rid(s) for s in ids], "this" if same_ledger else "old")
     seq_of = {rid(s): s for s in ids}
-    d = decide_ack(body, own_hash=h(upto) if upto <= high else None, high_water=high, id_seqs=seq_of)
+    head = high + 50  # records committed and not yet published by this run have a hash too
+    d = decide_ack(body, own_hash=h(upto) if upto <= head else None, high_water=high, id_seqs=seq_of)
     assert d.upto <= high and all(seq_of[i] <= high for i in d.ids)
     if not same_ledger and upto > 0:
-        assert d.upto == 0 and d.ids == ()
-    if d.refused:
-        assert (d.upto, d.ids) == (0, ())
+        assert d.upto == 0 and d.ids == () and not d.early
+    if d.refused or d.early:
+        assert (d.upto, d.ids) == (0, ()) and not (d.refused and d.early)
 
 
 # commands ------------------------------------------------------------------------------------------
