@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit faults chaos bench clean
+.PHONY: demo test lint unit faults faults-tls chaos bench clean
 
 $(STAMP): pyproject.toml deploy/bootstrap.sh
 	VENV=$(VENV) deploy/bootstrap.sh
@@ -11,8 +11,9 @@ $(STAMP): pyproject.toml deploy/bootstrap.sh
 demo: $(STAMP)  ## the whole chain on simulated devices; Ctrl-C to stop
 	$(BIN)/wastecart demo --rounds 3 --pace 0.7
 
-test: $(STAMP) lint  ## lint, type-check and the whole test suite (unit + integration)
+test: $(STAMP) lint  ## lint, type-check and the whole test suite (unit + integration), then the faults on TLS
 	$(BIN)/pytest
+	WASTECART_FAULTS_TLS=1 $(BIN)/pytest tests/faults
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -23,6 +24,9 @@ unit: $(STAMP)  ## only the fast, pure tests
 
 faults: $(STAMP)  ## only the fault-injection tests (real processes, kill -9, outages)
 	$(BIN)/pytest tests/faults
+
+faults-tls: $(STAMP)  ## the fault tests again on the deployed broker config (TLS, client certificates, ACL)
+	WASTECART_FAULTS_TLS=1 $(BIN)/pytest tests/faults
 
 chaos: $(STAMP)  ## the cart killed 500 times at random points (CI does 50)
 	WASTECART_CHAOS_KILLS=500 $(BIN)/pytest tests/faults -k cart_killed_many_times

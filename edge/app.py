@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from edge import codes, keys, workflow
+from edge import codes, keys, tls, workflow
 from edge.agent import Agent
 from edge.clock import SystemClock
 from edge.config import ActuatorConfig, EdgeConfig
@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 
 def preflight(config: EdgeConfig) -> codes.CodeBook:
     """The checks a value cannot answer alone: a gateway key to believe acks with, the MAC key file
-    is readable and strong enough, the printed label fits its size.  ``SetupError`` names the
-    setting, like a config error."""
+    is readable and strong enough, the printed label fits its size, the TLS files are this cart's.
+    ``SetupError`` names the setting, like a config error."""
     try:
         book = config.codes.book(config.org)
     except CodeError as exc:
@@ -49,9 +49,27 @@ def preflight(config: EdgeConfig) -> codes.CodeBook:
             w, h = config.printer.medical_mm
             raise SetupError("setup.setting", key=f"printer.medical_mm {w:g}×{h:g} with workflow.org_name",
                              reason=exc.msg) from exc
+    if config.uplink.tls is not None:
+        check_tls(config.uplink.tls, config.cart)
     if not config.uplink.gateway_keys:  # optional in the settings model (tests, tools), not on a cart
         raise SetupError("setup.setting", key="uplink.gateway_keys", reason=msg("uplink.no_gateway_key"))
     return book
+
+
+def check_tls(settings: tls.TlsSettings, cart: str) -> None:
+    """The TLS files work together and now (``edge.tls.check``), and the certificate is this cart's:
+    the broker takes its CN as the user name and lets a cart publish under its own id only, so a
+    certificate of another cart would connect and then have every record dropped by the ACL."""
+    try:
+        tls.check(settings)
+    except tls.TlsError as exc:
+        raise SetupError("setup.setting", key=f"uplink.tls.{exc.field}", reason=str(exc)) from exc
+    holder = tls.identity(settings)
+    if holder != cart:
+        raise SetupError("setup.setting", key="uplink.tls.cert",
+                         reason=f"{settings.cert}: issued to {holder!r}, not to this cart {cart!r} (the broker "
+                                "lets a cart publish only as itself): "
+                                f"`wastecart pki issue --dir DIR --client {cart} --role cart`")
 
 
 class EdgeApp:

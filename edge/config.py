@@ -193,6 +193,13 @@ class EdgeConfig(_Strict):
         return v
 
     @model_validator(mode="after")
+    def _tls_needs_mqtts(self) -> EdgeConfig:
+        if self.uplink.tls is not None and not wire.broker_address(self.broker)[2]:
+            raise ValueError(f"[uplink.tls] is set but broker is {self.broker!r}: use mqtts:// (the broker's TLS "
+                             "listener), or remove [uplink.tls]")
+        return self
+
+    @model_validator(mode="after")
     def _retention(self) -> EdgeConfig:
         """At start-up the cart rebuilds which bags it carries from its own records; synced ones are
         purged after retention_days, so they must outlive a bag's stay on the cart and in storage."""

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from edge import wire
+from edge import tls, wire
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
 from gateway.forwarder import Forwarder
@@ -53,6 +53,11 @@ class GatewayApp:
             self._keys = KeyRing(config.cart_keys, config.cart_keys_dir)
         except wire.ContractError as exc:
             raise GatewayError(f"cart_keys: {exc}") from exc
+        if config.tls is not None:  # a bad file stops the gateway here, not as a handshake retried forever
+            try:
+                tls.check(config.tls)
+            except tls.TlsError as exc:
+                raise GatewayError(f"setting tls.{exc.field}: {exc}") from exc
         self._key = load_or_create(config.data)
         self.public_key = public_text(self._key)
         self._unsigned = bench_unsigned(os.environ)

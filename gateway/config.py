@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge import wire
+from edge.tls import TlsSettings
 
 
 class IngestConfig(BaseModel):
@@ -108,6 +109,10 @@ class GatewayConfig(BaseModel):
     ingest: IngestConfig = IngestConfig()
     forward: ForwardConfig = ForwardConfig()
     quarantine: QuarantineConfig = QuarantineConfig()
+    # [tls]: the site CA, the gateway's client certificate (`wastecart pki issue --role gateway`) and
+    # key, for an mqtts:// broker that requires client certificates.  None: mqtt://, or mqtts://
+    # checked against the system's CA store without a client certificate.
+    tls: TlsSettings | None = None
 
     @field_validator("broker")
     @classmethod
@@ -137,6 +142,13 @@ class GatewayConfig(BaseModel):
         if value is not None and not value.is_dir():
             raise ValueError(f"{value} is not a directory")
         return value
+
+    @model_validator(mode="after")
+    def _tls_needs_mqtts(self) -> GatewayConfig:
+        if self.tls is not None and not wire.broker_address(self.broker)[2]:
+            raise ValueError(f"[tls] is set but broker is {self.broker!r}: use mqtts:// (the broker's TLS listener), "
+                             "or remove [tls]")
+        return self
 
     @property
     def db_path(self) -> Path:

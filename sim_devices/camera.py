@@ -48,6 +48,10 @@ class SimCamera:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
+        # Frames of an earlier run in the same folder (`demo --data DIR` twice) would outrank ours:
+        # a new frame-000001 sorts before the old last frame, so the camera kept showing that one.
+        for old in folder.glob("frame-*.png"):
+            old.unlink()
         self._n = itertools.count(1)
         self._lock = threading.Lock()
 

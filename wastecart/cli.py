@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "wastecart.cmd_label",
     "wastecart.cmd_printer",
     "wastecart.cmd_fleet",
+    "wastecart.cmd_pki",
+    "wastecart.cmd_broker",
 )
 GROUPS = {
     "edge": "the cart agent and its ledger",
@@ -33,6 +35,8 @@ GROUPS = {
     "label": "render or print QR labels",
     "qr": "make our QR payloads",
     "sim": "simulated devices: each prints where it listens",
+    "pki": "the site's certificates for the broker: CA, broker, carts, gateways, operators",
+    "broker": "the MQTT broker's configuration (mosquitto)",
 }
 
 Handler = Callable[[argparse.Namespace], int]

@@ -24,6 +24,9 @@ def register(cli: Cli) -> None:
     p.add_argument("--broker", help="use this broker (mqtt://host:port) instead of a private mosquitto")
     p.add_argument("--port", type=int, default=8088,
                    help="port of the kiosk page (default %(default)s; a free one if that is taken; 0 = free)")
+    p.add_argument("--secure", action="store_true",
+                   help="the deployed broker configuration: a site PKI in DATA/pki, mosquitto with TLS, client "
+                        "certificates, a per-client ACL and a CRL; the cart and the gateway each with its certificate")
     p.add_argument("--pace", type=float, default=0.0,
                    help="seconds to pause after each scripted step, to follow it on the kiosk (default 0)")
 
@@ -53,6 +56,6 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     summary = demo.run(args.rounds, out=out, emit=emit, data=args.data, broker=args.broker,
                        keep_running=None if args.exit else wait_for_signal, kiosk_port=args.port,
-                       pace=args.pace)
+                       pace=args.pace, secure=args.secure)
     ok = summary["committed"] == summary["stored_at_gateway"] == summary["accepted_by_platform"]
     return 0 if ok and summary["duplicates_at_platform"] == 0 else 1

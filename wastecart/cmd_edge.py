@@ -27,6 +27,7 @@ def register(cli: Cli) -> None:
     p.add_argument("--gateway-key", action="append", metavar="B64",
                    help="override uplink.gateway_keys: a gateway's public key (`wastecart gateway keygen` "
                         "prints it); repeat for several")
+    add_tls_flags(p, "uplink.tls")
 
     p = cli.command("edge", "ledger", ledger, "list or export the records on a cart (id, seq, type, synced)")
     p.add_argument("--data", type=Path, required=True, help="the cart's data folder")
@@ -47,6 +48,30 @@ def register(cli: Cli) -> None:
     p.add_argument("--cart", help="also write <data>/<CART>.pub for the gateway's cart_keys_dir")
 
 
+def add_tls_flags(p: argparse.ArgumentParser, section: str) -> None:
+    """``--tls-ca/--tls-cert/--tls-key/--tls-no-hostname-check``: override ``[section]`` of the config
+    (``edge run``: uplink.tls, ``gateway run``: tls).  The files come from ``wastecart pki``."""
+    p.add_argument("--tls-ca", type=Path, metavar="FILE", help=f"override {section}.ca: the site CA (PKI ca.crt)")
+    p.add_argument("--tls-cert", type=Path, metavar="FILE",
+                   help=f"override {section}.cert: this client's certificate (clients/ID/client.crt)")
+    p.add_argument("--tls-key", type=Path, metavar="FILE",
+                   help=f"override {section}.key: its private key (clients/ID/client.key, mode 0600)")
+    p.add_argument("--tls-no-hostname-check", action="store_true",
+                   help=f"{section}.check_hostname = false: accept a broker certificate that does not name the "
+                        "host in the broker URL")
+
+
+def tls_overrides(args: argparse.Namespace, section: str) -> dict[str, Any]:
+    """The TLS flags as dotted overrides (None: not given, the file's value stays)."""
+    return {f"{section}.ca": _text(args.tls_ca), f"{section}.cert": _text(args.tls_cert),
+            f"{section}.key": _text(args.tls_key),
+            f"{section}.check_hostname": False if args.tls_no_hostname_check else None}
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
 def run(args: argparse.Namespace) -> int:
     from edge.app import EdgeApp
     from edge.config import EdgeConfig
@@ -56,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.load(EdgeConfig, args.config, {
         "broker": args.broker, "data": str(args.data) if args.data else None, "org": args.org,
         "cart": args.cart, "scale.port": args.scale_port, "camera.url": args.camera,
-        "printer.url": args.printer, "kiosk.port": args.port, "uplink.gateway_keys": args.gateway_key})
+        "printer.url": args.printer, "kiosk.port": args.port, "uplink.gateway_keys": args.gateway_key,
+        **tls_overrides(args, "uplink.tls")})
     app = EdgeApp(cfg)
     app.start()
     print(f"cart {cfg.cart} ({cfg.org}) running: ledger {app.ledger.path}, broker {cfg.broker}, "

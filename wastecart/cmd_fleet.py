@@ -33,6 +33,12 @@ def register(cli: Cli) -> None:
     p.add_argument("--gateway-key", action="append", metavar="B64", required=True,
                    help="a gateway's public key (`wastecart gateway keygen` prints it): the carts believe only "
                         "acks and commands it signed; repeat for several")
+    p.add_argument("--pki", type=Path, metavar="DIR",
+                   help="TLS with client certificates from this `wastecart pki` folder: every cart uses DIR/ca.crt "
+                        "and DIR/clients/<its id>/client.crt|key (issue FLEET-001, FLEET-002, … with --role cart); "
+                        "the broker URL must be mqtts://")
+    p.add_argument("--tls-no-hostname-check", action="store_true",
+                   help="with --pki: accept a broker certificate that does not name the host in the broker URL")
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
 
 
@@ -50,8 +56,11 @@ def fleet(args: argparse.Namespace) -> int:
         settings = UplinkSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:  # the cart's own bounds: --window 0 is refused, not clamped
         raise WastecartError("; ".join(f"--{_flag(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors())) from exc
+    if args.tls_no_hostname_check and args.pki is None:
+        raise WastecartError("--tls-no-hostname-check needs --pki DIR")
     f = Fleet(broker=args.broker, data=args.data, carts=args.carts, records=args.records, rate=args.rate,
-              org=args.org, settings=settings, min_free_mb=args.min_free_mb)
+              org=args.org, settings=settings, min_free_mb=args.min_free_mb, pki=args.pki,
+              check_hostname=not args.tls_no_hostname_check)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: f.stop.set())
     print(f"fleet: {args.carts} carts x {args.records} records, data {args.data}, "

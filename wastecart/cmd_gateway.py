@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from wastecart.cli import Cli
+from wastecart.cmd_edge import add_tls_flags, tls_overrides
 from wastecart.errors import WastecartError
 
 
@@ -33,6 +34,7 @@ def register(cli: Cli) -> None:
     p.add_argument("--port", type=int, metavar="N",
                    help="dashboard/metrics port (reserved: nothing is served on it yet)")
     p.add_argument("--client-id", metavar="ID", help="MQTT client id = persistent session name")
+    add_tls_flags(p, "tls")
 
     p = cli.command("gateway", "keygen", _gateway_keygen,
                     "create the gateway's signing key (DATA/gateway.key) if absent; print its public key last")
@@ -85,7 +87,7 @@ def _gateway_run(args: argparse.Namespace) -> int:
 
     config = load(GatewayConfig, args.config, {
         "broker": args.broker, "data": str(args.data) if args.data else None,
-        "platform": args.platform, "port": args.port, "client_id": args.client_id,
+        "platform": args.platform, "port": args.port, "client_id": args.client_id, **tls_overrides(args, "tls"),
     })
     app = GatewayApp(config)
     stop = _stop_on_signals()

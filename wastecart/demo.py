@@ -7,6 +7,10 @@ wired by URLs.  A scripted collector then does N rounds through the real workflo
 kiosk: badge → department → bags (the slide-out extends, a load settles on the scale, the label is
 seen by the camera — or, for the last bag, the category is tapped and a label printed) → nurse's
 badge → handover committed → ... → the platform.  ``pace`` slows the script down for a watcher.
+
+``secure``: the chain on the deployed broker configuration (issue 12) — a site PKI in the data
+folder (``pki/``), mosquitto from ``wastecart broker config`` (TLS with client certificates, a
+per-client ACL, the CRL), and the cart and the gateway each with its own certificate.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from edge.config import ActuatorConfig, CameraConfig, EdgeConfig, KioskConfig, S
 from edge.devices.printer.settings import PrinterSettings
 from edge.errors import CodeError
 from edge.ledger.settings import UplinkSettings
+from edge.tls import TlsSettings
 from edge.workflow import State, Step
 from gateway.app import GatewayApp
 from gateway.config import GatewayConfig
@@ -38,6 +43,7 @@ from sim_devices.camera import SimCamera
 from sim_devices.platform import SimPlatform
 from sim_devices.printer import SimPrinter
 from sim_devices.scales import VirtualScale
+from wastecart import pki
 from wastecart.broker import PrivateBroker
 from wastecart.errors import WastecartError
 
@@ -45,6 +51,7 @@ log = logging.getLogger(__name__)
 
 ORG = "H330100001"  # a hospital's organisation code
 CART = "CART-01"
+GATEWAY_ID = "GW-DEMO"  # the gateway's certificate CN (and MQTT client id) with --secure
 COLLECTOR = "COL-0001"
 STEP_TIMEOUT_S = 15.0  # one scripted step (a scan seen, a weight settled) must happen within this
 DRAIN_TIMEOUT_S = 60.0  # all committed records at the platform within this after the last round
@@ -63,7 +70,10 @@ class Demo:
     broker_url: str | None = None  # use this broker instead of starting a private mosquitto
     kiosk_port: int = 0  # 0 = a free port
     pace: float = 0.0  # s paused after each scripted step, so a person can follow it on the kiosk
+    secure: bool = False  # TLS with client certificates, a per-client ACL and a CRL (a PKI in DATA/pki)
     parts: list[Any] = field(default_factory=list)
+    bag_base: int = 0  # records already in the cart's ledger at start (a second run on the same data)
+    stored_base: int = 0  # records already in the gateway's store at start
 
     def __post_init__(self) -> None:
         self._tmp = None if self.data else tempfile.TemporaryDirectory(prefix="wastecart-demo-")
@@ -74,7 +84,16 @@ class Demo:
 
     def start(self) -> dict[str, str]:
         """Start every part; returns where each listens."""
-        if self.broker_url is None:
+        cart_tls = gateway_tls = None
+        if self.secure:
+            if self.broker_url is not None:
+                raise DemoError("--secure starts its own broker from the generated configuration: drop --broker")
+            pki_dir = self._site_pki()
+            self.root.chmod(0o755)  # mosquitto reads its folder as its own user when we are root
+            broker = PrivateBroker.for_pki(pki_dir, self.root / "broker-tls")
+            self.broker_url = self._up(broker, PrivateBroker.start).url
+            cart_tls, gateway_tls = self._tls(pki_dir, CART), self._tls(pki_dir, GATEWAY_ID)
+        elif self.broker_url is None:
             self.broker_url = self._up(PrivateBroker(data_dir=self._dir("broker")), PrivateBroker.start).url
         self.platform = self._up(SimPlatform(), SimPlatform.start)
         self.scale = self._up(VirtualScale("toledo", rate_hz=20.0, seed=self.seed), VirtualScale.start)
@@ -90,22 +109,45 @@ class Demo:
             printer=PrinterSettings(url=self.printer.tcp_url, language="tspl"),
             actuator=ActuatorConfig(kind="sim", travel_s=0.2),
             kiosk=KioskConfig(port=self.kiosk_port if _port_free(self.kiosk_port) else 0),
-            uplink=UplinkSettings(gateway_keys=(gateway_key,)),
+            uplink=UplinkSettings(gateway_keys=(gateway_key,), tls=cart_tls),
         )
         self.cart = EdgeApp(edge_cfg)
         pub = wire.public_key_text(self.cart.key.public_key())
         self.gateway = self._up(GatewayApp(GatewayConfig(
-            broker=self.broker_url, client_id="wc-gateway-demo", data=self._dir("gateway"),
-            platform=self.platform.url, cart_keys={CART: pub})), GatewayApp.start)
+            broker=self.broker_url, client_id=GATEWAY_ID if self.secure else "wc-gateway-demo",
+            data=self._dir("gateway"), platform=self.platform.url, cart_keys={CART: pub}, tls=gateway_tls)),
+            GatewayApp.start)
         self._up(self.cart, EdgeApp.start)
+        # `--data DIR` again: bag labels of this run must not repeat the bags the ledger already holds,
+        # and the summary counts this run (the platform is new each run; the gateway's store is not)
+        self.bag_base = self.cart.ledger.head()
+        self.stored_base = int(self.gateway.stats().get("stored", 0))
         return {
-            "broker": str(self.broker_url), "platform": f"{self.platform.url}/records",
+            "broker": str(self.broker_url) + (f" (TLS, client certificates from {self.root / 'pki'})"
+                                              if self.secure else ""),
+            "platform": f"{self.platform.url}/records",
             "gateway": f"{self.root / 'gateway'} (SQLite)", "scale": f"{self.scale.path} (toledo)",
             "camera": self.camera.url,
             "printer": f"{self.printer.tcp_url} (TSPL; jobs {self.printer.control_url}/jobs)",
             "cart": f"{self.cart.ledger.path} (ledger)",
             "kiosk": f"{self.cart.kiosk.url if self.cart.kiosk else '-'}  <- open in a browser",
         }
+
+    def _site_pki(self) -> Path:
+        """DATA/pki: the site CA and a certificate for the cart and the gateway (kept across runs)."""
+        pki_dir = self.root / "pki"
+        if not (pki_dir / "ca.crt").exists():
+            pki.init(pki_dir, ORG)
+        issued = {h.client for h in pki.holders(pki_dir) if not h.revoked}
+        for client, role in ((CART, "cart"), (GATEWAY_ID, "gateway")):
+            if client not in issued:
+                pki.issue(pki_dir, client, role)
+        return pki_dir
+
+    @staticmethod
+    def _tls(pki_dir: Path, client: str) -> TlsSettings:
+        cert, key = pki.client_files(pki_dir, client)
+        return TlsSettings(ca=pki_dir / "ca.crt", cert=cert, key=key)
 
     def _dir(self, name: str) -> Path:
         path = self.root / name
@@ -162,7 +204,7 @@ class Demo:
                 self.cart.agent.act("print_label", None)
                 self._wait(f"bag {i + 1} label printed", partial(_lines_are, i + 1))
             else:
-                self._show("B", f"B{n:04d}{i + 1:02d}", letter)
+                self._show("B", f"B{self.bag_base + n:04d}{i + 1:02d}", letter)
                 self._wait(f"bag {i + 1} label", partial(_lines_are, i + 1))
             self.scale.remove_load()
             self._wait("scale emptied", lambda s: s.armed)
@@ -213,8 +255,8 @@ class Demo:
         received = self.platform.records()
         return {
             "rounds": self.rounds,
-            "committed": self.cart.ledger.head(),
-            "stored_at_gateway": self.gateway.stats().get("stored", 0),
+            "committed": self.cart.ledger.head() - self.bag_base,
+            "stored_at_gateway": int(self.gateway.stats().get("stored", 0)) - self.stored_base,
             "accepted_by_platform": len(received),
             "duplicates_at_platform": sum(r["received_count"] - 1 for r in received),
             "unsynced_on_cart": self.cart.ledger.backlog()[0],
@@ -249,10 +291,10 @@ def _lines_are(count: int, s: State) -> bool:
 
 def run(rounds: int, *, out: TextIO, emit: Callable[[dict[str, Any]], None], data: Path | None = None,
         broker: str | None = None, keep_running: Callable[[], None] | None = None, kiosk_port: int = 0,
-        pace: float = 0.0) -> dict[str, Any]:
+        pace: float = 0.0, secure: bool = False) -> dict[str, Any]:
     """Run the demo: where each part listens goes to ``out``, the summary to ``emit``; then, if
     ``keep_running`` is given, everything stays up until it returns (Ctrl-C)."""
-    demo = Demo(rounds=rounds, data=data, broker_url=broker, kiosk_port=kiosk_port, pace=pace)
+    demo = Demo(rounds=rounds, data=data, broker_url=broker, kiosk_port=kiosk_port, pace=pace, secure=secure)
     t0 = time.monotonic()
     try:
         where = demo.start()

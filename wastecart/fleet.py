@@ -5,7 +5,9 @@ No hardware: each cart is an ``edge.ledger.store.Ledger`` in ``DIR/<cart>/`` and
 on the same DIR it carries on from each ledger's head, so fault tests can kill it at random and
 then check that every committed record arrived exactly once.  Each cart's public key is written
 to ``DIR/keys/<cart>.pub`` for the gateway's ``cart_keys_dir``.  The carts believe acks and commands
-signed by the gateway keys given (``uplink.gateway_keys``), as a cart agent does.
+signed by the gateway keys given (``uplink.gateway_keys``), as a cart agent does.  With a PKI folder
+(``--pki DIR``) each cart connects over TLS with its own client certificate, DIR/clients/<cart>/,
+whose CN is its cart id: what a broker with a per-cart ACL requires.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from edge.errors import DiskFullError, StoreError
 from edge.ledger.settings import UplinkSettings
 from edge.ledger.store import Ledger
 from edge.ledger.uplink import Uplink
+from edge.tls import TlsError, TlsSettings, check
+from wastecart.errors import WastecartError
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +60,24 @@ class Cart:
 class Fleet:
     def __init__(self, *, broker: str, data: Path, carts: int, records: int, rate: float = 0.0,
                  org: str = "H330100001", settings: UplinkSettings | None = None, min_free_mb: int = 0,
-                 gateway_keys: Sequence[str] = ()) -> None:
+                 gateway_keys: Sequence[str] = (), pki: Path | None = None, check_hostname: bool = True) -> None:
+        """``pki``: a ``wastecart pki`` folder; each cart connects with its own certificate (CN = its
+        id, as the broker's ACL wants), all checked before any cart starts."""
         self.broker, self.data, self.records, self.rate, self.org = broker, data, records, rate, org
         settings = settings or UplinkSettings()
         if gateway_keys:  # validated as in a config file
             settings = UplinkSettings.model_validate({**settings.model_dump(), "gateway_keys": tuple(gateway_keys)})
+        ids = [f"FLEET-{i:03d}" for i in range(1, carts + 1)]
+        tls = {cid: cart_tls(pki, cid, check_hostname) for cid in ids} if pki is not None else {}
         self.keys_dir = data / "keys"
         self.keys_dir.mkdir(parents=True, exist_ok=True)
         self.carts: list[Cart] = []
-        for i in range(1, carts + 1):
-            cid = f"FLEET-{i:03d}"
+        for cid in ids:
             key = keys.load_or_create(data / cid)
             _write_atomic(self.keys_dir / f"{cid}.pub", wire.public_key_text(key.public_key()) + "\n")
             ledger = Ledger(data / cid, cid, key, min_free_mb=min_free_mb)
-            self.carts.append(Cart(cid, ledger, Uplink(ledger, site=org, broker=broker, settings=settings)))
+            own = settings.model_copy(update={"tls": tls[cid]}) if cid in tls else settings
+            self.carts.append(Cart(cid, ledger, Uplink(ledger, site=org, broker=broker, settings=own)))
         self.stop = threading.Event()
         self.disk_full = 0  # commits refused for lack of space (each retried)
 
@@ -137,6 +145,24 @@ class Fleet:
             self.stop.wait(DISK_RETRY_S)
             return
         c.uplink.wake()
+
+
+def cart_tls(pki: Path, cart: str, check_hostname: bool = True) -> TlsSettings:
+    """The TLS settings of simulated cart ``cart`` from a PKI folder, checked (``edge.tls.check``);
+    ``WastecartError`` naming the file, or the `pki issue` command when the cart has no certificate."""
+    from wastecart import pki as pkilib
+
+    try:
+        cert, key = pkilib.client_files(pki, cart)
+    except pkilib.PkiError as exc:
+        raise WastecartError(f"cart {cart} has no client certificate in {pki}: run "
+                             f"`wastecart pki issue --dir {pki} --client {cart} --role cart`") from exc
+    settings = TlsSettings(ca=pki / "ca.crt", cert=cert, key=key, check_hostname=check_hostname)
+    try:
+        check(settings)
+    except TlsError as exc:
+        raise WastecartError(f"cart {cart}: {exc}") from exc
+    return settings
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -1,6 +1,6 @@
 """The uplink's settings: one frozen model, the ``[uplink]`` section of the cart's config as it is.
 
-Light on purpose (pydantic and ``edge.wire`` only, no paho): ``edge.config`` takes it as a section,
+Light on purpose (pydantic, ``edge.wire`` and ``edge.tls`` only, no paho): ``edge.config`` takes it as a section,
 the fleet simulator and the tests construct it directly, and nobody converts between two copies.
 """
 
@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge import wire
+from edge.tls import TlsSettings
 
 
 class UplinkSettings(BaseModel):
@@ -35,6 +36,10 @@ class UplinkSettings(BaseModel):
     telemetry_s: float = Field(10.0, gt=0)  # period of the telemetry message (s)
     # Synced records are kept this many days on the cart, then purged (unsynced ones never are).
     retention_days: float = Field(30.0, gt=0)
+    # [uplink.tls]: the site CA, this cart's certificate (CN = the cart id) and key, for an
+    # mqtts:// broker that requires client certificates.  None: mqtt://, or mqtts:// checked
+    # against the system's CA store without a client certificate.
+    tls: TlsSettings | None = None
 
     @field_validator("gateway_keys")
     @classmethod

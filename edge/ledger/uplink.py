@@ -37,6 +37,7 @@ from edge.ledger.drain import Drain, Restart
 from edge.ledger.settings import UplinkSettings
 from edge.ledger.store import Ledger
 from edge.mqtt import Link
+from edge.tls import TlsError
 from edge.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,11 @@ class Uplink:
         self._log_throttle = trust.Throttle(LOG_EVERY_S)
         self._answers = trust.Bucket(ANSWER_RATE, ANSWER_BURST)
         try:
-            self.link = Link(broker, f"wc-cart-{self.cart}", window=self.cfg.window)
+            self.link = Link(broker, f"wc-cart-{self.cart}", window=self.cfg.window, tls=self.cfg.tls)
         except wire.ContractError as exc:
             raise UplinkError("uplink.bad_broker", reason=str(exc)) from exc
+        except TlsError as exc:
+            raise UplinkError("uplink.tls", reason=str(exc)) from exc
         self.host, self.port = self.link.host, self.link.port
         self.client = self.link.client
         self.connected = threading.Event()
@@ -136,8 +139,7 @@ class Uplink:
             log.error("could not sign the will: %s", exc)
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if rc.is_failure:
-            log.warning("broker %s:%s refused the connection: %s", self.host, self.port, rc)
+        if rc.is_failure:  # logged by the link, once per cause, with the identity it refused
             return
         client.subscribe([(self._topic(wire.ACK), 1), (self._topic(f"{wire.CMD}/#"), 1)])
         self._generation += 1  # the drain sees it: birth message, then re-send from the first unsynced
@@ -146,6 +148,8 @@ class Uplink:
         log.info("connected to %s:%s", self.host, self.port)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if not self.connected.is_set():  # an attempt that failed: the link said why, once
+            return
         self.connected.clear()
         (log.info if self._worker.stopping else log.warning)("disconnected from broker: %s", rc)
 

@@ -29,6 +29,7 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "ledger.purge_failed": ("无法清理旧记录：{path}：{reason}", "cannot purge old records in {path}: {reason}"),
     # the uplink
     "uplink.bad_broker": ("MQTT 服务器地址错误：{reason}", "bad broker address: {reason}"),
+    "uplink.tls": ("TLS 证书或密钥无法使用：{reason}", "TLS certificate or key unusable: {reason}"),
     "uplink.no_gateway_key": ("没有网关公钥：请设置 uplink.gateway_keys（或 --gateway-key），否则推车不会相信任何确认",
                               "no gateway key: set uplink.gateway_keys (or --gateway-key); without one the cart "
                               "would believe no ack"),

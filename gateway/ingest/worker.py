@@ -33,9 +33,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge import wire
 from edge.mqtt import Link
+from edge.tls import TlsError
 from edge.worker import Worker
 from gateway.config import GatewayConfig
-from gateway.errors import GatewayStoreError, IngestError
+from gateway.errors import GatewayError, GatewayStoreError, IngestError
 from gateway.ingest.checks import (
     KeyRing,
     check_all,
@@ -106,7 +107,10 @@ class Ingest:
         # so the next one is taken at once; stopping puts the sentinel that ends the drain.
         self._worker = Worker("gw-ingest", self._run_once, join_s=STOP_TIMEOUT_S, retry_s=0.0,
                               on_stop=lambda: self._queue.put(_STOP))
-        self._link = Link(config.broker, config.client_id, manual_ack=True)
+        try:
+            self._link = Link(config.broker, config.client_id, manual_ack=True, tls=config.tls)
+        except TlsError as exc:  # checked at start-up (gateway.app); a file changed since
+            raise GatewayError(f"setting tls.{exc.field}: {exc}") from exc
         self._client = self._link.client
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -145,8 +149,7 @@ class Ingest:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
                     reason_code: ReasonCode, properties: Any) -> None:
-        if reason_code.is_failure:
-            log.warning("ingest: broker %s refused the connection: %s", self._config.broker, reason_code)
+        if reason_code.is_failure:  # logged by the link, once per cause, with the identity it refused
             return
         self._generation += 1
         self._connected = True
@@ -164,8 +167,8 @@ class Ingest:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
                        reason_code: ReasonCode, properties: Any) -> None:
-        self._connected = self._subscribed = False
-        if not self._closing.is_set():
+        was, self._connected, self._subscribed = self._connected, False, False
+        if was and not self._closing.is_set():  # a failed attempt is the link's to report, once
             log.warning("ingest: disconnected from %s (%s); paho reconnects", self._config.broker, reason_code)
         self._on_change()
 

@@ -7,6 +7,10 @@
   the same broker.  The "gateway" here is a bare responder that acks every record at once (signed
   with a key of its own, which the uplink is given as its gateway key), so the figure is the cart's
   drain machinery with its ack checks, not the gateway's verification (see bench_gateway);
+- the same drain over TLS with client certificates (issue 12): a site PKI (``wastecart.pki``), the
+  broker from ``wastecart broker config`` (TLS listener, client certificates, per-client ACL, CRL),
+  the cart and the responder each with its own certificate; vs the plaintext drain above (target
+  ≥ 0.8);
 - what believing one ack costs the cart (µs): ``wire.open_message`` (size, JSON, schema bounds,
   Ed25519 verify) + the ledger's hash check (``hash_at`` on the 100,000-record ledger and
   ``trust.decide_ack``) vs the canonical encoding of the same ack message.
@@ -37,6 +41,8 @@ from edge.ledger.settings import UplinkSettings
 from edge.ledger.store import Ledger
 from edge.ledger.uplink import Uplink
 from edge.mqtt import tcp_nodelay
+from edge.tls import TlsSettings
+from wastecart import pki
 from wastecart.broker import PrivateBroker
 from wastecart.fleet import handover_body
 
@@ -126,9 +132,11 @@ def bare_paho_rate(broker: PrivateBroker, payloads: list[bytes]) -> float:
         c.loop_stop()
 
 
-def _responder(broker_url: str, cart: str, key_raw: bytes, ready: Any, stop: Any) -> None:
+def _responder(broker_url: str, cart: str, key_raw: bytes, ready: Any, stop: Any,
+               tls: tuple[str, str, str] | None) -> None:
     """Child process standing in for the gateway: acks every record it sees (upto_seq with that
-    record's hash), batched and signed with the gateway key ``key_raw``."""
+    record's hash), batched and signed with the gateway key ``key_raw``; ``tls``: (CA, its
+    certificate, its key) for a TLS broker."""
     key = Ed25519PrivateKey.from_private_bytes(key_raw)
     seen: queue.Queue[tuple[int, str]] = queue.Queue()
     host, port, _ = wire.broker_address(broker_url)
@@ -141,6 +149,8 @@ def _responder(broker_url: str, cart: str, key_raw: bytes, ready: Any, stop: Any
         seen.put((env["seq"], env["hash"]))
 
     c.on_message = on_message
+    if tls is not None:
+        c.tls_set(ca_certs=tls[0], certfile=tls[1], keyfile=tls[2])
     c.connect(host, port)
     c.subscribe(f"wc/v1/H1/{cart}/record", qos=1)
     c.loop_start()
@@ -165,18 +175,21 @@ def _raw(key: Ed25519PrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def drain_rate(broker: PrivateBroker, ledger: Ledger) -> float:
-    """The real uplink drains the backlog; a responder process acks every seq it has seen."""
+def drain_rate(broker: PrivateBroker, ledger: Ledger, tls: BenchTls | None = None) -> float:
+    """The real uplink drains the backlog; a responder process acks every seq it has seen.  With
+    ``tls`` both connect with their own client certificates (the cart's CN is its cart id)."""
     gateway = Ed25519PrivateKey.generate()
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
-    responder = ctx.Process(target=_responder, args=(broker.url, ledger.cart, _raw(gateway), ready, stop),
-                            daemon=True)
+    responder_tls = None if tls is None else tls.files(tls.gateway)
+    responder = ctx.Process(target=_responder, args=(broker.url, ledger.cart, _raw(gateway), ready, stop,
+                                                     responder_tls), daemon=True)
     responder.start()
     if not ready.wait(30):
         raise RuntimeError("responder not subscribed")
     # drain_rate=0: the machinery's own rate (a cart paces a backlog to 500/s by default)
-    settings = UplinkSettings(window=WINDOW, drain_rate=0, gateway_keys=(wire.public_key_text(gateway.public_key()),))
+    settings = UplinkSettings(window=WINDOW, drain_rate=0, gateway_keys=(wire.public_key_text(gateway.public_key()),),
+                              tls=None if tls is None else tls.settings(ledger.cart))
     uplink = Uplink(ledger, site="H1", broker=broker.url, settings=settings)
     try:
         t0 = time.perf_counter()
@@ -188,6 +201,26 @@ def drain_rate(broker: PrivateBroker, ledger: Ledger) -> float:
         uplink.stop()
         stop.set()
         responder.join(30)
+
+
+class BenchTls:
+    """A site PKI for the TLS drain: the cart (CN = its cart id) and the responder (a gateway)."""
+
+    gateway = "BENCH-GW"
+
+    def __init__(self, root: Path, cart: str) -> None:
+        self.dir = root / "pki"
+        pki.init(self.dir, "H1")
+        pki.issue(self.dir, cart, "cart")
+        pki.issue(self.dir, self.gateway, "gateway")
+
+    def files(self, client: str) -> tuple[str, str, str]:
+        cert, key = pki.client_files(self.dir, client)
+        return str(self.dir / "ca.crt"), str(cert), str(key)
+
+    def settings(self, client: str) -> TlsSettings:
+        ca, cert, key = self.files(client)
+        return TlsSettings(ca=Path(ca), cert=Path(cert), key=Path(key))
 
 
 def ack_cost(ledger: Ledger) -> tuple[float, float]:
@@ -222,6 +255,7 @@ def ack_cost(ledger: Ledger) -> tuple[float, float]:
 def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wc-bench-cart-", dir=os.environ.get("WASTECART_BENCH_DIR")) as tmp:
         root = Path(tmp)
+        root.chmod(0o755)  # the TLS broker (mosquitto, as its own user when we are root) reads its folder
         fsyncs = fsync_rate(root)
         commits = commit_rate(root)
         ledger = fill_backlog(root / "drain", BACKLOG)
@@ -233,6 +267,11 @@ def run() -> dict[str, Any]:
             bare = bare_paho_rate(broker, payloads)
             drain = drain_rate(broker, ledger)
         ledger.close()
+        tls_ledger = fill_backlog(root / "drain-tls", BACKLOG)
+        tls = BenchTls(root, tls_ledger.cart)
+        with PrivateBroker.for_pki(tls.dir, root / "broker-tls") as broker:
+            tls_drain = drain_rate(broker, tls_ledger, tls)
+        tls_ledger.close()
     return {
         "commits": {"what": "durable single-record commits/s (WAL, synchronous=FULL, chain + Ed25519) vs "
                             "write+fsync/s of the same disk", "commits_per_s": round(commits),
@@ -241,6 +280,10 @@ def run() -> dict[str, Any]:
                           "bare paho pipelined QoS 1 publish of the same payloads, same broker",
                   "records": BACKLOG, "drain_per_s": round(drain), "bare_paho_per_s": round(bare),
                   "ratio": round(drain / bare, 2), "goal_ratio": 0.9},
+        "drain_tls": {"what": f"the same {BACKLOG:,} record drain over TLS with client certificates (generated "
+                              "broker config: client certificates, per-client ACL, CRL) vs the plaintext drain "
+                              "above", "records": BACKLOG, "tls_drain_per_s": round(tls_drain),
+                      "plain_drain_per_s": round(drain), "ratio": round(tls_drain / drain, 2), "goal_ratio": 0.8},
         "ack_verification": {"what": "µs for the cart to believe one signed ack (wire.open_message: bounds + "
                                      "Ed25519 verify; the hash of its record at upto_seq from the "
                                      f"{BACKLOG:,}-record ledger; trust.decide_ack) vs µs to canonically encode "

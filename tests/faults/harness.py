@@ -13,6 +13,12 @@ show the tail of every log.
 that the gateway counted, contiguous seqs at the gateway (``upto_seq == M``), no chain break, every
 ledger row synced.
 
+With ``WASTECART_FAULTS_TLS=1`` (``make faults-tls``, part of ``make test``) every stack runs on the
+deployed broker configuration instead (issue 12): a site PKI, ``wastecart broker config`` (TLS with
+client certificates, per-client ACL, CRL), the gateway and every cart with its own certificate.  The
+tests of a hostile peer on an open broker (marker ``open_broker``) do not run then: under TLS that
+peer is refused by the broker itself (tests/integration/test_broker_acl.py).
+
 Where nothing can notify us (an HTTP endpoint, another process's SQLite file) we poll with a
 bounded ``threading.Event().wait(interval)`` against a deadline; never a bare sleep in a loop.
 """
@@ -24,9 +30,11 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -38,6 +46,7 @@ from edge.errors import StoreError
 from edge.ledger.export import open_read_only, read_ledger
 from gateway.errors import GatewayError
 from gateway.store import read_summary
+from wastecart import pki
 from wastecart.broker import PrivateBroker
 
 T = TypeVar("T")
@@ -57,6 +66,8 @@ IDS_SHOWN = 10
 
 ORG = "H330100001"
 GATEWAY_CLIENT_ID = "wc-gateway-faults"
+TLS_GATEWAY_ID = "GW-FAULTS"  # the gateway's certificate CN under TLS: the broker makes it the client id
+TLS = os.environ.get("WASTECART_FAULTS_TLS") == "1"  # run every stack on the TLS broker configuration
 
 
 def cart_name(n: int) -> str:
@@ -270,7 +281,8 @@ class Stack:
 
     def __init__(self, root: Path, *, carts: int = 3, records: int = 200, rate: float = 0,
                  org: str = ORG, platform_args: Sequence[str] = (), forward: dict[str, Any] | None = None,
-                 ingest: dict[str, Any] | None = None, fleet_dir: Path | None = None) -> None:
+                 ingest: dict[str, Any] | None = None, fleet_dir: Path | None = None,
+                 tls: bool = TLS) -> None:
         self.root = root
         self.carts = [cart_name(n) for n in range(1, carts + 1)]
         self.records = records
@@ -281,7 +293,21 @@ class Stack:
         self.fleet_dir = fleet_dir or root / "fleet"
         self.keys_dir = self.fleet_dir / "keys"
         self.gateway_dir = root / "gateway"
-        self.broker = PrivateBroker(data_dir=self._mkdir(root / "broker"))
+        self.pki: Path | None = None
+        self._broker_out: Path | None = None
+        if tls:
+            self.pki = root / "pki"
+            pki.init(self.pki, org)
+            for cart in self.carts:
+                pki.issue(self.pki, cart, "cart")
+            pki.issue(self.pki, TLS_GATEWAY_ID, "gateway")
+            # Outside tmp_path: mosquitto reads its folder as its own user when we are root.
+            self._broker_out = Path(tempfile.mkdtemp(prefix="wc-faults-broker-"))
+            self._broker_out.chmod(0o755)
+            self.broker = PrivateBroker.for_pki(self.pki, self._broker_out / "broker")
+        else:
+            self.broker = PrivateBroker(data_dir=self._mkdir(root / "broker"))
+        self.client_id = TLS_GATEWAY_ID if tls else GATEWAY_CLIENT_ID
         self.platform_args = list(platform_args)
         self.platform_url = ""
         self.control_url = ""
@@ -344,13 +370,17 @@ class Stack:
         self._mkdir(self.gateway_dir)
         lines = [
             f"broker = {json.dumps(self.broker.url)}",
-            f"client_id = {json.dumps(GATEWAY_CLIENT_ID)}",
+            f"client_id = {json.dumps(self.client_id)}",
             f"data = {json.dumps(str(self.gateway_dir))}",
             f"platform = {json.dumps(self.platform_url)}",
             f"cart_keys_dir = {json.dumps(str(self.keys_dir))}",
             "", "[ingest]", *(f"{k} = {json.dumps(v)}" for k, v in self.ingest.items()),
             "", "[forward]", *(f"{k} = {json.dumps(v)}" for k, v in self.forward.items()),
         ]
+        if self.pki is not None:
+            cert, key = pki.client_files(self.pki, TLS_GATEWAY_ID)
+            lines += ["", "[tls]", f"ca = {json.dumps(str(self.pki / 'ca.crt'))}",
+                      f"cert = {json.dumps(str(cert))}", f"key = {json.dumps(str(key))}"]
         path = self.root / "gateway.toml"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
@@ -360,7 +390,7 @@ class Stack:
             self.gateway = Proc("gateway", [
                 "gateway", "run", "--config", str(self.gateway_config()), "--broker", self.broker.url,
                 "--data", str(self.gateway_dir), "--platform", self.platform_url,
-                "--client-id", GATEWAY_CLIENT_ID], self.logs)
+                "--client-id", self.client_id], self.logs)
         self.gateway.start()
         self.gateway.wait_line(r"^gateway connecting to")
         # Best effort: its subscription exists before the first cart publishes (a record published
@@ -373,7 +403,8 @@ class Stack:
     def fleet_args(self) -> list[str]:
         return ["sim", "fleet", "--broker", self.broker.url, "--data", str(self.fleet_dir),
                 "--carts", str(len(self.carts)), "--records", str(self.records), "--rate", str(self.rate),
-                "--org", self.org, "--gateway-key", self.gateway_public_key()]
+                "--org", self.org, "--gateway-key", self.gateway_public_key(),
+                *(["--pki", str(self.pki)] if self.pki is not None else [])]
 
     def gateway_public_key(self) -> str:
         """The gateway's public key: its ``DATA/gateway.key``, made now if absent (``gateway run``
@@ -592,6 +623,8 @@ class Stack:
             if proc is not None:
                 proc.terminate()
         self.broker.stop()
+        if self._broker_out is not None:
+            shutil.rmtree(self._broker_out, ignore_errors=True)
 
 
 def _codes(codes: list[int]) -> str:

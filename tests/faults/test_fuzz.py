@@ -39,7 +39,7 @@ from tests.faults.hostile import (
     wait_taken,
 )
 
-pytestmark = [pytest.mark.fault, pytest.mark.slow]
+pytestmark = [pytest.mark.fault, pytest.mark.slow, pytest.mark.open_broker]
 
 SEED = 20261107
 PAYLOADS = 10_000

@@ -46,7 +46,7 @@ from tests.faults.hostile import (
     wait_taken,
 )
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault, pytest.mark.open_broker]
 
 FINISH_S = 60.0  # a fleet of this file finishes in a few seconds; this is the bound for a loaded CI box
 RESEND_WAIT_S = 30.0  # sim fleet re-sends after 5 s without ack progress

@@ -18,7 +18,7 @@ from edge import wire
 from gateway.store.schema import ALERT_KINDS_V3
 from tests.faults.harness import Stack, cart_name, poll_until
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault, pytest.mark.open_broker]
 
 FINISH_S = 60.0
 PUBLISH_TIMEOUT_S = 10.0

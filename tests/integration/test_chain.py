@@ -4,9 +4,15 @@ SQLite ledger → real mosquitto → gateway → simulated platform over HTTP, a
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from edge import wire
 from edge.ledger.export import read_ledger
@@ -74,3 +80,40 @@ def test_demo_command_prints_a_consistent_json_summary(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in ledger.stdout.splitlines()]
     assert [(r["seq"], r["type"], r["synced"]) for r in rows] == [(1, "handover", True)]
     assert set(rows[0]) == {"id", "seq", "type", "created_at", "synced", "rejected"}
+
+
+def _demo(*args: str) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", "wastecart.cli", "demo", "--rounds", "1", "--exit", "--json",
+                           "--port", "0", *args], capture_output=True, text=True, timeout=90, check=False)
+    assert proc.returncode == 0, proc.stderr
+    summary: dict[str, Any] = json.loads(proc.stdout)
+    summary["stderr"] = proc.stderr
+    return summary
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A data folder the ``mosquitto`` user can reach (pytest's tmp_path lives under a 0700 folder)."""
+    path = Path(tempfile.mkdtemp(prefix="wc-test-demo-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_demo_secure_runs_on_the_generated_broker_config_and_again_on_the_same_data(open_folder: Path) -> None:
+    """`demo --secure`: a site PKI in DATA/pki, mosquitto from `broker config` (TLS, client certificates,
+    per-client ACL); run twice on the same folder, the second run delivers its own round too (new bag
+    labels, fresh camera frames, a summary of this run)."""
+    tmp_path = open_folder
+    for _ in range(2):
+        summary = _demo("--secure", "--data", str(tmp_path))
+        assert summary["committed"] == summary["stored_at_gateway"] == summary["accepted_by_platform"] == 1
+        assert "mqtts://localhost:" in summary["stderr"] and "TLS, client certificates" in summary["stderr"]
+    conf = (tmp_path / "broker-tls" / "mosquitto.conf").read_text()
+    assert "require_certificate true" in conf and "use_identity_as_username true" in conf
+    acl = (tmp_path / "broker-tls" / "acl").read_text()
+    assert "user CART-01" in acl and "user GW-DEMO" in acl and "topic read #" not in acl
+    ledger = subprocess.run(
+        [sys.executable, "-m", "wastecart.cli", "edge", "ledger", "--data", str(tmp_path / "cart"), "--json"],
+        capture_output=True, text=True, timeout=30, check=True)
+    assert [(r["seq"], r["synced"]) for r in map(json.loads, ledger.stdout.splitlines())] == [(1, True), (2, True)]
