@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from wastecart import broker_config
+from wastecart.broker_config import OPERATIONAL
 from wastecart.errors import SetupError
 
 # How long to wait for mosquitto to accept connections before calling the start failed (s).
@@ -29,13 +31,7 @@ RELOADED = "Reloading config."  # mosquitto 2.0's log line (type `information`) 
 CONF = """\
 listener {port} 127.0.0.1
 allow_anonymous true
-set_tcp_nodelay true
-persistence true
-persistence_location {data}/
-autosave_interval 30
-# Acks and commands for a cart that is offline wait here; the default (1000) drops silently.
-max_queued_messages 100000
-max_inflight_messages 100
+""" + OPERATIONAL + """\
 log_dest file {data}/mosquitto.log
 log_type error
 log_type warning
@@ -95,8 +91,6 @@ class PrivateBroker:
     def for_pki(cls, pki_dir: Path, out: Path, *, port: int | None = None, plain: bool = False) -> PrivateBroker:
         """Write a configuration for ``pki_dir`` into ``out``, listening on loopback only, and return
         the broker (not started).  ``out`` must be reachable by the ``mosquitto`` user when we are root."""
-        from wastecart import broker_config
-
         port = port or free_port()
         plain_port = free_port() if plain else None
         broker_config.write(pki_dir, out, port, plain_port=plain_port, bind="127.0.0.1")

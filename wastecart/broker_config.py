@@ -50,7 +50,7 @@ RIGHTS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 PLAIN_ROLE = "operator"  # anonymous clients on the plaintext listener get this role's (read-only) rights
 
-# Operational settings, as in wastecart.broker.CONF (measured there; DESIGN §3).
+# Operational settings of every broker we configure (this one and wastecart.broker's private one).
 OPERATIONAL = """\
 set_tcp_nodelay true
 persistence true

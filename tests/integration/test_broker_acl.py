@@ -13,6 +13,7 @@ stays up until a restart.
 
 from __future__ import annotations
 
+import logging
 import queue
 import socket
 import ssl
@@ -30,6 +31,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge import wire
+from edge.mqtt import Link
+from edge.tls import TlsSettings
 from gateway.ingest.worker import SUBSCRIPTIONS as GATEWAY_SUBSCRIPTIONS
 from wastecart import broker_config, pki
 from wastecart.broker import PrivateBroker
@@ -471,3 +474,20 @@ def test_a_cart_issued_later_gets_its_rights_on_reload(changing: Site) -> None:
     finally:
         gw.close()
         late.close()
+
+
+def test_a_revoked_cart_says_so_in_one_line_while_it_retries(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    """The cart's own client (``edge.mqtt.Link``, as the uplink builds it) with a revoked certificate:
+    one ERROR line that names the identity, the files and the broker's verdict, however often paho
+    retries; never a silent reconnect loop."""
+    cert, key = site.files(REVOKED)
+    link = Link(site.broker.url, f"wc-cart-{REVOKED}", tls=TlsSettings(ca=site.ca, cert=cert, key=key))
+    with caplog.at_level(logging.INFO, logger="edge.mqtt"):
+        link.start()
+        try:
+            assert link.wait_failures(3, timeout=30), "paho stopped retrying"
+        finally:
+            link.stop()
+    errors = [r.getMessage() for r in caplog.records if r.name == "edge.mqtt" and r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert f"as {REVOKED}" in errors[0] and "certificate revoked" in errors[0] and str(cert) in errors[0]
