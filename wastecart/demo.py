@@ -34,7 +34,6 @@ from edge.config import ActuatorConfig, CameraConfig, EdgeConfig, KioskConfig, S
 from edge.devices.printer.settings import PrinterSettings
 from edge.errors import CodeError
 from edge.ledger.settings import UplinkSettings
-from edge.tls import TlsSettings
 from edge.workflow import State, Step
 from gateway.app import GatewayApp
 from gateway.config import GatewayConfig
@@ -92,7 +91,7 @@ class Demo:
             self.root.chmod(0o755)  # mosquitto reads its folder as its own user when we are root
             broker = PrivateBroker.for_pki(pki_dir, self.root / "broker-tls")
             self.broker_url = self._up(broker, PrivateBroker.start).url
-            cart_tls, gateway_tls = self._tls(pki_dir, CART), self._tls(pki_dir, GATEWAY_ID)
+            cart_tls, gateway_tls = pki.tls_settings(pki_dir, CART), pki.tls_settings(pki_dir, GATEWAY_ID)
         elif self.broker_url is None:
             self.broker_url = self._up(PrivateBroker(data_dir=self._dir("broker")), PrivateBroker.start).url
         self.platform = self._up(SimPlatform(), SimPlatform.start)
@@ -143,11 +142,6 @@ class Demo:
             if client not in issued:
                 pki.issue(pki_dir, client, role)
         return pki_dir
-
-    @staticmethod
-    def _tls(pki_dir: Path, client: str) -> TlsSettings:
-        cert, key = pki.client_files(pki_dir, client)
-        return TlsSettings(ca=pki_dir / "ca.crt", cert=cert, key=key)
 
     def _dir(self, name: str) -> Path:
         path = self.root / name

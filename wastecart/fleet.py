@@ -153,11 +153,10 @@ def cart_tls(pki: Path, cart: str, check_hostname: bool = True) -> TlsSettings:
     from wastecart import pki as pkilib
 
     try:
-        cert, key = pkilib.client_files(pki, cart)
+        settings = pkilib.tls_settings(pki, cart, check_hostname=check_hostname)
     except pkilib.PkiError as exc:
         raise WastecartError(f"cart {cart} has no client certificate in {pki}: run "
                              f"`wastecart pki issue --dir {pki} --client {cart} --role cart`") from exc
-    settings = TlsSettings(ca=pki / "ca.crt", cert=cert, key=key, check_hostname=check_hostname)
     try:
         check(settings)
     except TlsError as exc:

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from edge.tls import TlsError, check_private
+from edge.tls import TlsError, TlsSettings, check_private
 from edge.wire import ContractError, check_id
 from wastecart.errors import WastecartError
 
@@ -424,3 +424,9 @@ def client_files(dir: Path, client: str) -> tuple[Path, Path]:
             raise PkiError(f"client {client}: {path} is missing; run "
                            f"`wastecart pki issue --dir {dir} --client {client} --role {'|'.join(ROLES)}`")
     return cert, key
+
+
+def tls_settings(dir: Path, client: str, *, check_hostname: bool = True) -> TlsSettings:
+    """``client``'s TLS settings from this PKI folder: the site CA, its certificate and key."""
+    cert, key = client_files(dir, client)
+    return TlsSettings(ca=dir / "ca.crt", cert=cert, key=key, check_hostname=check_hostname)

@@ -219,8 +219,7 @@ class BenchTls:
         return str(self.dir / "ca.crt"), str(cert), str(key)
 
     def settings(self, client: str) -> TlsSettings:
-        ca, cert, key = self.files(client)
-        return TlsSettings(ca=Path(ca), cert=Path(cert), key=Path(key))
+        return pki.tls_settings(self.dir, client)
 
 
 def ack_cost(ledger: Ledger) -> tuple[float, float]:

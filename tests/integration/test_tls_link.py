@@ -1,9 +1,9 @@
 """Client TLS against a real mosquitto whose TLS listener requires client certificates.
 
 The certificates come from the site PKI (``wastecart.pki``: one CA for the broker and the clients,
-and a second site's CA for the wrong ones).  The broker's configuration is a minimal one written
-here (no ACL: what the broker permits is tested with the generated configuration elsewhere); it
-takes the certificate's CN as the user name, as the generated one does.
+and a second site's CA for the wrong ones); the broker runs the configuration ``wastecart broker
+config`` writes for it (``PrivateBroker.for_pki``; what that configuration permits is tested in
+test_broker_acl).
 
 What is shown: records go from a real Uplink to a subscriber over TLS with client certificates; the
 simulated fleet and the gateway deliver and acknowledge over TLS; a wrong CA, a missing client
@@ -15,17 +15,14 @@ and a key others may read stop ``edge run`` and ``gateway run`` with one line na
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import logging
 import queue
-import socket
 import subprocess
 import sys
+import tempfile
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +41,7 @@ from gateway.app import GatewayApp
 from gateway.config import GatewayConfig
 from sim_devices.platform import SimPlatform
 from wastecart import pki
-from wastecart.broker import free_port, mosquitto_binary
+from wastecart.broker import PrivateBroker, free_port
 from wastecart.errors import WastecartError
 from wastecart.fleet import Fleet, handover_body
 
@@ -58,73 +55,30 @@ START_S = 10.0  # s for mosquitto to listen
 RETRIES = 3  # failed attempts watched (paho waits 1, 2 s between them): the cause is said once, not thrice
 GATEWAY_KEY = Ed25519PrivateKey.generate()  # the gateway key a cart needs to start (no acks in most tests)
 
-CONF = """\
-user {user}
-listener {port} 127.0.0.1
-cafile {pki}/ca.crt
-certfile {pki}/server.crt
-keyfile {pki}/server.key
-require_certificate true
-use_identity_as_username true
-allow_anonymous false
-max_queued_messages 100000
-log_dest file {dir}/mosquitto.log
-log_type error
-log_type warning
-log_type notice
-"""
+def tls_url(broker: PrivateBroker) -> str:
+    return f"mqtts://127.0.0.1:{broker.port}"  # 127.0.0.1 is in the broker certificate's SAN
 
 
-@dataclass
-class TlsBroker:
-    """A mosquitto with one TLS listener that requires a client certificate of the site CA."""
-
-    port: int
-    dir: Path
-    pki: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtts://127.0.0.1:{self.port}"  # 127.0.0.1 is in the broker certificate's SAN
-
-    def start(self) -> TlsBroker:
-        conf = self.dir / "mosquitto.conf"
-        # user: mosquitto run by root drops to the `mosquitto` user, which may not read our 0600 key
-        conf.write_text(CONF.format(user=getpass.getuser(), port=self.port, pki=self.pki, dir=self.dir))
-        self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        deadline = time.monotonic() + START_S
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, (self.proc.stderr.read() if self.proc.stderr else b"").decode()
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:  # not listening yet: wait on its exit instead of sleeping
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.proc.wait(timeout=0.05)
-        raise AssertionError(f"mosquitto did not listen on {self.port}: {(self.dir / 'mosquitto.log').read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            if self.proc.stderr:
-                self.proc.stderr.close()
-            self.proc = None
+@contextlib.contextmanager
+def broker_folder() -> Iterator[Path]:
+    """A folder the mosquitto user can reach (pytest's tmp folders are closed to it when we are root)."""
+    with tempfile.TemporaryDirectory(prefix="wc-tls-link-") as out:
+        Path(out).chmod(0o755)
+        yield Path(out) / "broker"
 
 
 def settings_for(dir: Path, client: str, ca: Path | None = None) -> TlsSettings:
-    cert, key = pki.client_files(dir, client)
-    return TlsSettings(ca=ca or dir / "ca.crt", cert=cert, key=key)
+    settings = pki.tls_settings(dir, client)
+    return settings.model_copy(update={"ca": ca}) if ca else settings
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The site PKI: the broker's certificate, a cart, the gateway, an observer, the fleet's carts."""
+    """The site PKI: the broker's certificate, a cart, the gateway, an observer (it reads records: a
+    gateway's rights), the fleet's carts."""
     dir = tmp_path_factory.mktemp("pki") / "site"
     pki.init(dir, SITE)
-    for client, role in ((CART, "cart"), (GATEWAY, "gateway"), (OBSERVER, "operator"),
+    for client, role in ((CART, "cart"), (GATEWAY, "gateway"), (OBSERVER, "gateway"),
                          *((c, "cart") for c in FLEET)):
         pki.issue(dir, client, role)
     return dir
@@ -140,16 +94,22 @@ def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tls_broker(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
-    b = TlsBroker(free_port(), tmp_path_factory.mktemp("broker"), site).start()
-    try:
+def tls_broker(site: Path) -> Iterator[PrivateBroker]:
+    with broker_folder() as out, PrivateBroker.for_pki(site, out) as b:
         yield b
-    finally:
-        b.stop()
 
 
 def uplink_settings(tls: TlsSettings | None, **given: Any) -> UplinkSettings:
     return UplinkSettings(gateway_keys=(wire.public_key_text(GATEWAY_KEY.public_key()),), tls=tls, **given)
+
+
+def fail_a_few_times(link: Link) -> None:
+    """Start ``link`` and let paho fail ``RETRIES`` connection attempts (each cause must be said once)."""
+    link.start()
+    try:
+        assert link.wait_failures(RETRIES, WAIT_S)
+    finally:
+        link.stop()
 
 
 def errors_of(caplog: pytest.LogCaptureFixture, logger: str = "edge.mqtt") -> list[str]:
@@ -159,16 +119,16 @@ def errors_of(caplog: pytest.LogCaptureFixture, logger: str = "edge.mqtt") -> li
 # delivery over TLS -------------------------------------------------------------------------------
 
 def test_an_uplink_delivers_records_to_a_subscriber_over_tls(
-        tmp_path: Path, site: Path, tls_broker: TlsBroker, caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path, site: Path, tls_broker: PrivateBroker, caplog: pytest.LogCaptureFixture) -> None:
     got: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
     subscribed = threading.Event()
-    observer = Link(tls_broker.url, "wc-observer", tls=settings_for(site, OBSERVER))
+    observer = Link(tls_url(tls_broker), "wc-observer", tls=settings_for(site, OBSERVER))
     observer.client.on_connect = lambda c, *_: c.subscribe(wire.topic(SITE, CART, wire.RECORD), qos=1)
     observer.client.on_subscribe = lambda *_: subscribed.set()
     observer.client.on_message = lambda _c, _u, m: got.put(m)
     observer.start()
     ledger = Ledger(tmp_path, CART, Ed25519PrivateKey.generate())
-    uplink = Uplink(ledger, site=SITE, broker=tls_broker.url, settings=uplink_settings(settings_for(site, CART)))
+    uplink = Uplink(ledger, site=SITE, broker=tls_url(tls_broker), settings=uplink_settings(settings_for(site, CART)))
     try:
         assert subscribed.wait(WAIT_S)
         assert uplink.link.identity == CART and observer.identity == OBSERVER
@@ -188,17 +148,17 @@ def test_an_uplink_delivers_records_to_a_subscriber_over_tls(
 
 
 def test_the_fleet_and_the_gateway_deliver_and_acknowledge_over_tls(
-        tmp_path: Path, site: Path, tls_broker: TlsBroker) -> None:
+        tmp_path: Path, site: Path, tls_broker: PrivateBroker) -> None:
     """``sim fleet --pki``: each cart its own certificate; the gateway ingests and acks over TLS
     (its acks go out on the same TLS client), so every record ends synced on its cart."""
     keys_dir = tmp_path / "fleet" / "keys"  # where the fleet writes its carts' public keys
     keys_dir.mkdir(parents=True)
     (tmp_path / "gw").mkdir()
     with SimPlatform(seed=3) as platform:
-        app = GatewayApp(GatewayConfig(broker=tls_broker.url, client_id="wc-gateway-tls", data=tmp_path / "gw",
+        app = GatewayApp(GatewayConfig(broker=tls_url(tls_broker), client_id="wc-gateway-tls", data=tmp_path / "gw",
                                        platform=platform.url, cart_keys_dir=keys_dir,
                                        tls=settings_for(site, GATEWAY)))
-        fleet = Fleet(broker=tls_broker.url, data=tmp_path / "fleet", carts=len(FLEET), records=20, org=SITE,
+        fleet = Fleet(broker=tls_url(tls_broker), data=tmp_path / "fleet", carts=len(FLEET), records=20, org=SITE,
                       settings=UplinkSettings(resend_after_s=5), gateway_keys=(app.public_key,), pki=site)
         assert [c.uplink.link.identity for c in fleet.carts] == list(FLEET)
         app.start()
@@ -227,10 +187,11 @@ def test_a_fleet_cart_without_a_certificate_names_the_command_that_issues_it(tmp
 # one clear line per cause, while paho retries -------------------------------------------------------
 
 def test_a_wrong_ca_is_one_error_line_while_retrying(
-        tmp_path: Path, site: Path, elsewhere: Path, tls_broker: TlsBroker, caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path, site: Path, elsewhere: Path, tls_broker: PrivateBroker,
+        caplog: pytest.LogCaptureFixture) -> None:
     wrong = settings_for(site, CART, ca=elsewhere / "ca.crt")
     ledger = Ledger(tmp_path, CART, Ed25519PrivateKey.generate())
-    uplink = Uplink(ledger, site=SITE, broker=tls_broker.url, settings=uplink_settings(wrong))
+    uplink = Uplink(ledger, site=SITE, broker=tls_url(tls_broker), settings=uplink_settings(wrong))
     with caplog.at_level(logging.INFO):
         uplink.start()
         try:
@@ -247,16 +208,13 @@ def test_a_wrong_ca_is_one_error_line_while_retrying(
 
 
 def test_no_client_certificate_is_one_error_line(
-        site: Path, tls_broker: TlsBroker, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+        site: Path, tls_broker: PrivateBroker, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """mqtts:// without TLS settings: the system's CA store (here OpenSSL's SSL_CERT_FILE, the site
     CA) and no certificate: TLS 1.3 lets the handshake finish, then the broker's alert arrives."""
     monkeypatch.setenv("SSL_CERT_FILE", str(site / "ca.crt"))
-    link = Link(tls_broker.url, "wc-cart-anon")
-    link.start()
-    try:
-        assert link.wait_failures(RETRIES, WAIT_S)
-    finally:
-        link.stop()
+    link = Link(tls_url(tls_broker), "wc-cart-anon")
+    fail_a_few_times(link)
     assert errors_of(caplog) == [
         f"TLS to broker 127.0.0.1:{tls_broker.port} as wc-cart-anon failed: tlsv13 alert certificate required: "
         "the broker requires a client certificate (ca: the system's CA store, no client certificate); "
@@ -264,47 +222,40 @@ def test_no_client_certificate_is_one_error_line(
 
 
 def test_a_certificate_of_another_site_is_one_error_line(
-        site: Path, elsewhere: Path, tls_broker: TlsBroker, caplog: pytest.LogCaptureFixture) -> None:
+        site: Path, elsewhere: Path, tls_broker: PrivateBroker, caplog: pytest.LogCaptureFixture) -> None:
     stranger = settings_for(elsewhere, CART, ca=site / "ca.crt")  # trusts the broker; the broker not it
-    link = Link(tls_broker.url, "wc-cart-x", tls=stranger)
-    link.start()
-    try:
-        assert link.wait_failures(RETRIES, WAIT_S)
-    finally:
-        link.stop()
+    link = Link(tls_url(tls_broker), "wc-cart-x", tls=stranger)
+    fail_a_few_times(link)
     [line] = errors_of(caplog)
     assert f"as {CART} failed: tlsv1 alert unknown ca: the broker does not know the CA that issued" in line
     assert f"cert {elsewhere}/clients/{CART}/client.crt" in line
 
 
 def test_a_plaintext_url_to_the_tls_listener_is_one_error_line(
-        tls_broker: TlsBroker, caplog: pytest.LogCaptureFixture) -> None:
+        tls_broker: PrivateBroker, caplog: pytest.LogCaptureFixture) -> None:
     link = Link(f"mqtt://127.0.0.1:{tls_broker.port}", "wc-cart-plain")
-    link.start()
-    try:
-        assert link.wait_failures(RETRIES, WAIT_S)
-    finally:
-        link.stop()
+    fail_a_few_times(link)
     assert errors_of(caplog) == [
         f"broker 127.0.0.1:{tls_broker.port} closed the connection of wc-cart-plain before answering it (is the port "
         "a TLS listener? then use mqtts://); retrying (back-off up to 30 s)"]
 
 
 def test_a_broker_that_comes_later_is_one_warning_then_one_recovery_line(
-        tmp_path: Path, site: Path, caplog: pytest.LogCaptureFixture) -> None:
-    late = TlsBroker(free_port(), tmp_path, site)
+        site: Path, caplog: pytest.LogCaptureFixture) -> None:
     connected = threading.Event()
-    link = Link(late.url, "wc-cart-late", tls=settings_for(site, CART))
-    link.client.on_connect = lambda *_: connected.set()
-    with caplog.at_level(logging.INFO, logger="edge.mqtt"):
-        link.start()
-        try:
-            assert link.wait_failures(2, WAIT_S)
-            late.start()
-            assert connected.wait(WAIT_S + 30)  # paho's back-off may have grown to its next step
-        finally:
-            link.stop()
-            late.stop()
+    with broker_folder() as out:
+        late = PrivateBroker.for_pki(site, out, port=free_port())
+        link = Link(tls_url(late), "wc-cart-late", tls=settings_for(site, CART))
+        link.client.on_connect = lambda *_: connected.set()
+        with caplog.at_level(logging.INFO, logger="edge.mqtt"):
+            link.start()
+            try:
+                assert link.wait_failures(2, WAIT_S)
+                late.start()
+                assert connected.wait(WAIT_S + 30)  # paho's back-off may have grown to its next step
+            finally:
+                link.stop()
+                late.stop()
     lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "edge.mqtt"]
     assert lines == [
         ("WARNING", f"cannot connect to broker 127.0.0.1:{late.port}: Connection refused; retrying (back-off up "
