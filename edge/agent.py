@@ -9,6 +9,11 @@ workflow is never left waiting for an answer that will not come.
 
 The agent is the kiosk's source (``edge.kiosk.contract.KioskSource``): ``snapshot`` is the screen
 model plus the device block, ``act`` / ``scan`` hand a tap over.
+
+A PIN is checked here, on the kiosk's thread (``pins.who``: every nurse's hash, constant time),
+within the limits of ``edge.pin_guard``; only the outcome reaches the machine.  Outside the nurse
+screen the PIN is not looked at and every try gets the machine's one "not available" answer, so
+the answer never tells a right PIN from a wrong one.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ import logging
 import queue
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from edge import codes, pins, workflow
@@ -26,7 +31,10 @@ from edge.clock import SystemClock
 from edge.errors import CodeError, EdgeError
 from edge.kiosk.contract import Changes, KioskError
 from edge.messages import Msg, Text, msg
+from edge.pin_guard import Checked, PinGuard, Refused
+from edge.pins import PinPolicy
 from edge.worker import Worker
+from edge.workflow.actions import available
 
 if TYPE_CHECKING:
     from edge.devices.scales import Reading
@@ -50,6 +58,22 @@ class LabelPrinter(Protocol):
     def print_label(self, label: Any) -> Any: ...
 
 
+@dataclass(frozen=True)
+class _PinAnswer:
+    """A PIN's outcome, decided on a kiosk thread.  The workflow thread applies it only if the nurse
+    screen is still up; otherwise it answers like any try outside it (the step may have changed
+    while the PIN was being checked, and the answer must not tell a right PIN from a wrong one)."""
+
+    event: workflow.Rejected | workflow.PinConfirmed
+
+
+def _refusal(refused: Refused) -> Msg:
+    """What the kiosk shows for a try the guard refused (the PIN was not checked)."""
+    if refused.locked:
+        return msg("agent.pin_locked", minutes=refused.whole_minutes)
+    return msg("agent.pin_wait", seconds=refused.whole_seconds)
+
+
 def to_weight(r: Reading) -> workflow.Weight:
     """A scale reading as the workflow sees it: only trusted, in-range mass readings have a weight."""
     problem: Msg | Text | None = None
@@ -67,7 +91,8 @@ class Agent:
                  pin_hashes: Mapping[str, str], org_name: str, printer: LabelPrinter | None,
                  devices: Callable[[], dict[str, Any]], online: Callable[[], bool],
                  on_commit: Callable[[], None] = lambda: None,
-                 actuate: Callable[[str], None] | None = None) -> None:
+                 actuate: Callable[[str], None] | None = None, pin_policy: PinPolicy | None = None,
+                 on_alarm: Callable[[], None] = lambda: None) -> None:
         self.machine = machine
         self.clock = clock
         self.ledger = ledger
@@ -80,8 +105,10 @@ class Agent:
         self._online = online
         self._on_commit = on_commit  # wakes the uplink
         self._actuate = actuate
+        self.pin_guard = PinGuard(pin_policy or PinPolicy())
+        self._on_alarm = on_alarm  # a PIN lockout: the uplink reports it now
         self.changes = Changes()  # the kiosk waits on this; bumped after every visible change
-        self._events: queue.Queue[workflow.Event] = queue.Queue()
+        self._events: queue.Queue[workflow.Event | _PinAnswer] = queue.Queue()
         self._jobs: queue.Queue[workflow.PrintLabel] = queue.Queue()
         self._next_tick = time.monotonic() + TICK_S
         self._shown: tuple[dict[str, Any], workflow.State] | None = None  # what the kiosk was last told of
@@ -126,14 +153,43 @@ class Agent:
             raise KioskError("kiosk.unknown_action", id=repr(id))
         now = self.clock.now()
         if id == "confirm_pin":
-            person = pins.who(value or "", self._pins)
-            if person is None:
-                log.info("wrong PIN typed at the kiosk")
-                self.put(workflow.Rejected(msg("agent.wrong_pin"), now))
-            else:
-                self.put(workflow.PinConfirmed(person, now))
+            self._confirm_pin(value or "", now)
             return
         self.put(workflow.Action(id, value or "", now))
+
+    def _confirm_pin(self, pin: str, now: datetime) -> None:
+        """Outside the nurse screen: the machine's "not available", the PIN unlooked at.  On it: the
+        guard's refusal (unchecked), or the PIN checked and the outcome recorded."""
+        state = self.machine.state
+        if not available(state, "confirm_pin"):
+            self.put(workflow.Action("confirm_pin", "", now))  # the same answer whatever was typed
+            return
+        outcome = self.pin_guard.attempt(state.collector, lambda: pins.who(pin, self._pins))
+        if isinstance(outcome, Refused):
+            log.debug("PIN try refused unchecked (%s, %.1f s left)", "locked" if outcome.locked else "back-off",
+                      outcome.seconds)
+            self._events.put(_PinAnswer(workflow.Rejected(_refusal(outcome), now)))
+        elif outcome.who is not None:
+            self._events.put(_PinAnswer(workflow.PinConfirmed(outcome.who, now)))
+        else:
+            self._wrong_pin(outcome, state.collector, now)
+
+    def _wrong_pin(self, outcome: Checked, collector: str | None, now: datetime) -> None:
+        """Logged (never the PIN); a lockout at WARNING, and the alarm raised."""
+        log.info("wrong PIN typed at the kiosk (collector %s: %d in a row)", collector, outcome.run)
+        lock = outcome.lockout
+        if lock is None:
+            self._events.put(_PinAnswer(workflow.Rejected(msg("agent.wrong_pin"), now)))
+            return
+        until = self.clock.now() + timedelta(seconds=lock.seconds)
+        scope = (f"in a row while collector {collector} was signed in; locked for that collector"
+                 if lock.scope == "person" else
+                 f"at this kiosk within {self.pin_guard.policy.window_min:g} min (the last while collector "
+                 f"{collector} was signed in); locked for everyone")
+        log.warning("PIN entry locked until %s: %d wrong PINs %s", until.isoformat(timespec="seconds"),
+                    lock.failures, scope)
+        self._events.put(_PinAnswer(workflow.Rejected(_refusal(Refused(True, lock.seconds)), now)))
+        self._on_alarm()
 
     def scan(self, text: str) -> None:
         self.submit_code(text)
@@ -161,9 +217,13 @@ class Agent:
     def _pass(self) -> float:
         """One event (or a tick), then tell the kiosk if what it shows changed."""
         try:
-            event: workflow.Event | None = self._events.get(timeout=EVENT_WAIT_S)
+            got: workflow.Event | _PinAnswer | None = self._events.get(timeout=EVENT_WAIT_S)
         except queue.Empty:
-            event = None
+            got = None
+        if isinstance(got, _PinAnswer):  # the nurse screen may have gone while the PIN was checked
+            got = got.event if available(self.machine.state, "confirm_pin") else workflow.Action(
+                "confirm_pin", "", got.event.at)
+        event = got
         if event is None and time.monotonic() >= self._next_tick:
             event, self._next_tick = workflow.Tick(self.clock.now()), time.monotonic() + TICK_S
         if event is not None:

@@ -93,7 +93,7 @@ class EdgeApp:
             machine, clock=self.clock, ledger=self.ledger, code_book=code_book,
             pin_hashes=config.workflow.pins, org_name=config.workflow.org_name, printer=self.printer,
             devices=self._devices, online=self.uplink.connected.is_set, on_commit=self.uplink.wake,
-            actuate=self._actuate)
+            actuate=self._actuate, pin_policy=config.kiosk.pin, on_alarm=self.uplink.report_soon)
         self.actuator = build_actuator(config.actuator, self.agent.on_actuator)
         sc, cam = config.scale, config.camera
         if sc.port:
@@ -107,7 +107,7 @@ class EdgeApp:
 
             self.camera = open_camera(cam.url, cam.fps, stall_s=cam.stall_s)
             self.scanner = Scanner(self.camera, self.agent.submit_code, cam.repeat_s)
-        self.kiosk = (KioskServer(self.agent, config.kiosk.host, config.kiosk.port)
+        self.kiosk = (KioskServer(self.agent, config.kiosk)
                       if config.kiosk.enabled else None)
 
     # callbacks from the parts ----------------------------------------------------------------
@@ -125,8 +125,11 @@ class EdgeApp:
                 "actuator": self.actuator.state if self.actuator else "none", "clock": self.clock.source()}
 
     def _device_status(self) -> dict[str, Any]:
-        """The devices for the birth message and telemetry."""
-        return {**self._devices(), "printer": self.agent.printer_state, "clock_offset_ms": self.clock.offset_ms}
+        """The devices for the birth message and telemetry, and the kiosk's PIN counts since this
+        boot (the gateway raises PIN_LOCKOUT when ``pin_lockouts`` rises)."""
+        guard = self.agent.pin_guard
+        return {**self._devices(), "printer": self.agent.printer_state, "clock_offset_ms": self.clock.offset_ms,
+                "pin_failures": guard.failures, "pin_lockouts": guard.lockouts}
 
     # lifecycle --------------------------------------------------------------------------------
 

@@ -14,7 +14,9 @@ from edge import codes, wire
 from edge.devices.printer.settings import PrinterSettings
 from edge.devices.scales.protocols import PROTOCOLS
 from edge.devices.scales.stability import StabilitySettings
+from edge.kiosk.settings import KioskSettings
 from edge.ledger.settings import UplinkSettings
+from edge.pins import PinPolicy
 from edge.workflow.state import Limits
 
 
@@ -149,12 +151,11 @@ class ActuatorConfig(_Strict):
         return self
 
 
-class KioskConfig(_Strict):
-    """The kiosk page the cart serves to its touch screen's Chromium (edge.kiosk.server)."""
+class KioskConfig(KioskSettings):
+    """The kiosk page the cart serves to its touch screen's Chromium (``edge.kiosk.settings``, used
+    by the server as it is) and the limits on PINs typed there (``edge.pins.PinPolicy``)."""
 
-    enabled: bool = True
-    host: str = "127.0.0.1"  # localhost: the screen is on the cart; nothing else should tap it
-    port: int = Field(8088, ge=0, le=65535)  # the kiosk unit opens 8088 (edge.kiosk.KIOSK_PORT); 0 = free
+    pin: PinPolicy = PinPolicy()
 
 
 class EdgeConfig(_Strict):

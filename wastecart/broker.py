@@ -9,6 +9,8 @@ a configuration ``wastecart broker config`` wrote (TLS, client certificates, CRL
 from __future__ import annotations
 
 import contextlib
+import os
+import pwd
 import shutil
 import signal
 import socket
@@ -18,7 +20,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from wastecart import broker_config
+from edge import files
+from wastecart import broker_config, children
 from wastecart.broker_config import OPERATIONAL
 from wastecart.errors import SetupError
 
@@ -28,9 +31,12 @@ START_TIMEOUT_S = 10.0
 RELOAD_TIMEOUT_S = 10.0
 RELOADED = "Reloading config."  # mosquitto 2.0's log line (type `information`) for a SIGHUP it acted on
 
+# `user`: the private broker runs as whoever started it.  As root, mosquitto would otherwise switch
+# to the `mosquitto` user, and a change of user clears the signal that makes it die with us.
 CONF = """\
 listener {port} 127.0.0.1
 allow_anonymous true
+user {user}
 """ + OPERATIONAL + """\
 log_dest file {data}/mosquitto.log
 log_type error
@@ -42,9 +48,9 @@ log_type notice
 def _log_file(conf: Path) -> Path | None:
     """The file a mosquitto configuration logs to (``log_dest file PATH``), if any."""
     try:
-        lines = conf.read_text("utf-8").splitlines()
-    except OSError as exc:
-        raise SetupError(f"{conf}: cannot read the broker configuration ({exc.strerror})") from exc
+        lines = files.read_text(conf, "broker configuration").splitlines()
+    except files.UnreadableFile as exc:
+        raise SetupError(str(exc)) from exc
     found = [line.split(None, 2)[2] for line in lines if line.startswith("log_dest file ")]
     return Path(found[-1].strip()) if found else None
 
@@ -113,13 +119,19 @@ class PrivateBroker:
         if self.proc is not None and self.proc.poll() is None:
             raise SetupError(f"mosquitto is running already (pid {self.proc.pid})")
         conf = self.conf
+        account = None
         if conf is None:
             conf = self.data_dir / "mosquitto.conf"
-            conf.write_text(CONF.format(port=self.port, data=self.data_dir))
+            conf.write_text(CONF.format(port=self.port, data=self.data_dir, user=pwd.getpwuid(os.geteuid()).pw_name))
+        else:  # a deployed configuration: start as the broker's user at once (same reason as in CONF)
+            account = broker_config.broker_account()
         # Own session: a Ctrl-C in the terminal must not kill the broker before the parts using it
-        # have stopped in order; we stop it last.
+        # have stopped in order; we stop it last.  And it dies with us however we die (kill -9
+        # included): a demo that is killed must not leave a mosquitto holding its port.
         self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+                                     stderr=subprocess.PIPE, start_new_session=True,
+                                     user=account[0] if account else None, group=account[1] if account else None,
+                                     extra_groups=[] if account else None, preexec_fn=children.die_with_parent())
         try:
             for port in (self.port, self.plain_port):
                 if port:

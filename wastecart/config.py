@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from edge import files
 from wastecart.errors import WastecartError
 
 M = TypeVar("M", bound=BaseModel)
@@ -29,9 +30,9 @@ def load(model: type[M], path: Path | None, overrides: Mapping[str, Any] | None 
     where = str(path) if path else "no --config file given"
     if path is not None:
         try:
-            data = tomllib.loads(Path(path).read_text("utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
+            data = tomllib.loads(files.read_text(path, "config"))
+        except files.UnreadableFile as exc:
+            raise ConfigError(str(exc)) from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
     for dotted, value in (overrides or {}).items():

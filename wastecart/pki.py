@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from edge import files
 from edge.tls import TlsError, TlsSettings, check_private
 from edge.wire import ContractError, check_id
 from wastecart.errors import WastecartError
@@ -123,6 +124,10 @@ def _reading(path: Path, what: str) -> Iterator[None]:
         raise PkiError(f"{path}: no {what} here (is {path.parent} a PKI folder? `wastecart pki init`)") from exc
     except OSError as exc:
         raise PkiError(f"{path}: cannot read the {what} ({exc.strerror})") from exc
+    except files.UnreadableFile as exc:
+        if isinstance(exc.__cause__, FileNotFoundError):
+            raise PkiError(f"{path}: no {what} here (is {path.parent} a PKI folder? `wastecart pki init`)") from exc
+        raise PkiError(str(exc)) from exc
     except ValueError as exc:
         raise PkiError(f"{path}: not a valid {what} ({exc})") from exc
 
@@ -285,7 +290,7 @@ def site_of(dir: Path) -> str:
     """The site id this PKI was made for (``DIR/site``)."""
     path = dir / "site"
     with _reading(path, "site file"):
-        site = path.read_text("utf-8").strip()
+        site = files.read_text(path, "site file").strip()
     return _check(site, f"{path}: site")
 
 

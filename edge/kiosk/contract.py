@@ -86,11 +86,19 @@ The other answers
 - ``GET /api/events``: ``retry: 1000``, one ``event: hello`` ``{"assets": "<hash of the page's
   files>"}`` (a page of an older release reloads itself), then ``event: state`` on every change,
   and ``: ping`` plus ``event: ping`` after 15 s of silence (EventSource hides comments).
-- ``GET /healthz`` → ``{"ok": true, "clients": N, "version": V, "assets": "<hash>"}``.
-- Refusals: a body that is not JSON, not an object, with an unknown, missing or wrong-typed field
-  → 400 naming the field; no ``Content-Type: application/json`` → 415; no Content-Length → 411;
-  over 4096 bytes → 413; a known path with the wrong method → 405 with ``Allow``; a
-  ``KioskError`` (any ``ValueError``) from the source → 400 with its message; a bug → 500.
+- ``GET /healthz`` → ``{"ok": true, "clients": N, "version": V, "assets": "<hash>", "refused":
+  {"host": n, "origin": n, "busy": n, "timeout": n, "streams_closed": n}}`` (refusals since start).
+- Refusals: a body that is not JSON, not an object, nested deeper than 4, with an unknown, missing
+  or wrong-typed field → 400 naming the problem; no ``Content-Type: application/json`` → 415; no
+  Content-Length → 411; over 4096 bytes → 413; a known path with the wrong method → 405 with
+  ``Allow``; a ``KioskError`` (any ``ValueError``) from the source → 400 with its message; a bug → 500.
+- Who may ask (``edge.kiosk.guard``): a ``Host`` other than localhost, 127.0.0.1, [::1], the
+  configured ``host`` or ``hosts`` → 421 on every path (none: 400); a POST whose ``Origin`` is not
+  the page's own (or ``null``), or with ``Sec-Fetch-Site: cross-site`` → 403.  How much
+  (``edge.kiosk.connections``): a request's head and body must arrive within ``read_timeout_s``
+  (a short body → 408; a head → 408 if begun, else the connection is closed); beyond
+  ``max_connections`` open sockets → 503 at once; beyond ``max_streams`` event streams the
+  oldest stream ends (the page reconnects; a page closed is noticed within a second).
 """
 
 # No ``from __future__ import annotations`` here: the body TypedDicts' ``NotRequired`` must be seen at
@@ -162,11 +170,22 @@ class Accepted(TypedDict):
     ok: Literal[True]
 
 
+class Refused(TypedDict):
+    """Requests and connections refused since the server started, by why (``edge.kiosk.guard``)."""
+
+    host: int                        # a Host not ours (DNS rebinding), or none: 421 / 400
+    origin: int                      # a POST from a foreign or opaque origin, or cross-site: 403
+    busy: int                        # a connection beyond max_connections: 503
+    timeout: int                     # a head or body not complete within read_timeout_s: 408 / closed
+    streams_closed: int              # an event stream ended to make room for a newer one
+
+
 class Health(TypedDict):
     ok: Literal[True]
     clients: int                     # open event streams
     version: int | None              # the source's version last pushed, None before the first
     assets: str                      # hash of the page's files
+    refused: Refused
 
 
 ACCEPTED: Accepted = {"ok": True}

@@ -3,21 +3,30 @@
 The server (``edge.kiosk.server``) decides *what* a request gets (its route table); this module
 knows *how* to speak HTTP to the page: the static-file whitelist and the headers every answer
 carries (no caching, a Content-Security-Policy allowing nothing but this origin), the JSON bodies
-checked against the contract's shapes, the Server-Sent Events framing, and the one guard that
-turns a bug into a logged 500 instead of a dropped connection.  Standard library only.
+checked against the contract's shapes (size, depth, fields), the Server-Sent Events framing, and
+the one guard that turns a bug into a logged 500 instead of a dropped connection.  A handler
+runs only once its whole request has arrived (``edge.kiosk.connections`` reads it, within
+``read_timeout_s``): it parses the request from those bytes and never waits on the client to
+send.  Standard library only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
-from collections.abc import Generator
+import select
+import socket
+from collections.abc import Callable, Generator
 from contextlib import closing
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
+
+from edge.kiosk.connections import Listener
+from edge.kiosk.guard import MAX_JSON_DEPTH, json_too_deep
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +128,12 @@ class KioskHandler(BaseHTTPRequestHandler):
         self.site = site  # before super().__init__(), which handles the request
         super().__init__(*args)
 
+    def setup(self) -> None:
+        super().setup()
+        assert isinstance(self.server, Listener), "KioskHandler answers a Listener's connections"
+        self.rfile.close()  # the socket's reader, replaced by the request as it arrived (closed: frees the socket)
+        self.rfile = io.BytesIO(self.server.take_request(self.connection))
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("kiosk %s: " + format, self.address_string(), *args)
 
@@ -134,8 +149,9 @@ class KioskHandler(BaseHTTPRequestHandler):
             self.site.dispatch(self.command, path, self)
         except BadRequest as exc:
             self.send_json(exc.status, {"error": str(exc)}, allow=exc.allow)
-        except (BrokenPipeError, ConnectionResetError):
-            log.debug("kiosk: %s went away during %s", self.address_string(), path)
+        except (ConnectionError, TimeoutError) as exc:  # gone, or not taking the answer
+            self.close_connection = True
+            log.debug("kiosk: %s went away during %s: %r", self.address_string(), path, exc)
         except Exception:  # the request's one guard: log the bug with its traceback, answer 500
             self.site.count_error()
             log.exception("kiosk: %s %s failed", self.command, path)
@@ -150,11 +166,13 @@ class KioskHandler(BaseHTTPRequestHandler):
         if ctype.split(";")[0].strip().lower() != "application/json":
             raise BadRequest(415, f"expected Content-Type application/json, got {ctype or 'none'!r}")
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        if length is None or not (length.isascii() and length.isdigit()):
             raise BadRequest(411, "missing or bad Content-Length")
         if int(length) > MAX_BODY:
             raise BadRequest(413, f"body of {length} bytes is larger than {MAX_BODY}")
-        raw = self.rfile.read(int(length))
+        raw = self.rfile.read(int(length))  # all there: the accept loop hands over only a whole request
+        if json_too_deep(raw):
+            raise BadRequest(400, f"request body is nested deeper than {MAX_JSON_DEPTH} levels")
         try:
             body = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -190,9 +208,23 @@ class KioskHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def peer_gone(self) -> Callable[[], bool]:
+        """A check that the client closed its end (or reset it), without reading what it may have
+        sent: for an event stream, which is never read again and whose writes are rare."""
+        poller = select.poll()  # not select(): a descriptor above 1024 is possible under load
+        poller.register(self.connection, select.POLLIN)
+
+        def gone() -> bool:
+            try:
+                return bool(poller.poll(0)) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:  # reset
+                return True
+        return gone
+
     def send_events(self, frames: Generator[bytes, None, None]) -> None:
-        """An event stream: each frame as it comes, until ``frames`` ends (the server stops) or the
-        page goes away (the write fails; ``frames`` is closed either way, so it can count clients)."""
+        """An event stream: each frame as it comes, until ``frames`` ends (the server stops, the page
+        went away, a newer stream took its place) or a write fails; ``frames`` is closed either way,
+        so it can count clients."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-store")

@@ -149,6 +149,10 @@ class Drain:
         left) comes back for its next slice; otherwise acks, commits and connects wake it."""
         return PACE_TICK_S if paced else IDLE_WAIT_S
 
+    def telemetry_now(self, now: float) -> None:
+        """Something to report before the period is up (``Uplink.report_soon``): due at ``now``."""
+        self.next_telemetry = min(self.next_telemetry, now)
+
     def telemetry_due(self, now: float) -> bool:
         if now < self.next_telemetry:
             return False

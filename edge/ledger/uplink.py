@@ -93,6 +93,7 @@ class Uplink:
         self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue(INBOX_MAX)  # (topic leaf, payload) from paho
         self._synced = threading.Condition()  # notified whenever acks mark records synced
         self._generation = 0  # bumped by every (re)connect
+        self._report = threading.Event()  # set by report_soon(): telemetry due on the next connected pass
         self._drain = Drain(self.cfg, time.monotonic())
         self._worker = Worker("uplink", self._pass, join_s=STOP_JOIN_S, retry_s=RETRY_S)
         self._set_will()
@@ -180,6 +181,12 @@ class Uplink:
         """Call after a commit: the drain publishes without waiting for its timer."""
         self._worker.wake()
 
+    def report_soon(self) -> None:
+        """Something the gateway should hear of now (a PIN lockout): telemetry on the next pass
+        instead of at its period (or as soon as the link is up).  Any thread may call it."""
+        self._report.set()
+        self._worker.wake()
+
     def wait_synced(self, timeout: float, backlog: int = 0) -> bool:
         """Block until at most ``backlog`` records are unsynced (or the timeout passes)."""
         with self._synced:
@@ -208,6 +215,9 @@ class Uplink:
             elif restart is Restart.STALLED:
                 log.warning("no ack for %.0f s: re-sending from the first unsynced record", self.cfg.resend_after_s)
             paced = self._publish()
+            if self._report.is_set():
+                self._report.clear()
+                d.telemetry_now(time.monotonic())
             if d.telemetry_due(time.monotonic()):
                 self._telemetry()
             if d.maintenance_due(time.monotonic()):

@@ -205,6 +205,7 @@ ALERT_KINDS = (
     "SEQ_GAP",       # a cart's seq jumped; a resend was asked for
     "UNKNOWN_CART",  # no public key configured for the cart
     "MALFORMED",     # not JSON / not our schema / wrong topic
+    "PIN_LOCKOUT",   # a cart's kiosk locked PIN entry after wrong PINs (its telemetry's pin_lockouts rose)
 )
 
 

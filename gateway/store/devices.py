@@ -10,6 +10,11 @@ every number within its bound).  Even then a status is believed only as far as i
   cart with a backlog says when it reconnects; the records themselves prove or disprove it.
 The will (``offline``, signed by the cart when it connected) is a status like any other.
 
+A telemetry whose ``pin_lockouts`` (PIN entry locked at the cart's kiosk, counted since its boot)
+is above the previous telemetry's of the same boot — or above 0 in a boot's first telemetry —
+raises PIN_LOCKOUT: someone may be guessing nurses' PINs at that cart.  Repeats collapse into the
+open alert's count, like every alert.
+
 Commands: ``record_command`` takes the cart's next counter (``command_counters``, persistent, so a
 restarted gateway — or another one sharing the store — never reuses one) and logs the command in
 the same transaction; no verified boot known, no command.
@@ -38,7 +43,7 @@ class SqliteDevices(SqliteQuarantine, SqliteConnection):
                        (update.cart, update.site, data["name"], data["boot_id"], data["counter"], data["outcome"],
                         data["reason"], now))
             return "applied"
-        row = db.execute("SELECT boot_id FROM devices WHERE cart = ?", (update.cart,)).fetchone()
+        row = db.execute("SELECT boot_id, telemetry FROM devices WHERE cart = ?", (update.cart,)).fetchone()
         current = row[0] if row else None
         boot = data.get("boot_id")
         if isinstance(boot, str) and boot != current and db.execute(
@@ -51,6 +56,7 @@ class SqliteDevices(SqliteQuarantine, SqliteConnection):
         self._seen(db, update.cart, update.site, now)
         text = json.dumps(data, ensure_ascii=False)
         if update.leaf == "telemetry":
+            self._pin_lockouts(db, update, json.loads(row[1]) if row and row[1] else None, now, result)
             db.execute("UPDATE devices SET telemetry = ?, telemetry_at = ? WHERE cart = ?", (text, now, update.cart))
             return "applied"
         if isinstance(boot, str) and boot != current:
@@ -66,6 +72,25 @@ class SqliteDevices(SqliteQuarantine, SqliteConnection):
         db.execute("UPDATE devices SET online = ?, boot_id = ?, seq_head = ?, seq_head_claimed = ?, status = ?,"
                    " status_at = ? WHERE cart = ?", (online, boot, head, claimed, text, now, update.cart))
         return "applied"
+
+    def _pin_lockouts(self, db: sqlite3.Connection, update: DeviceUpdate, previous: dict[str, Any] | None,
+                      now: float, result: BatchResult) -> None:
+        """PIN_LOCKOUT when the cart's kiosk locked PIN entry since its previous telemetry of this boot."""
+        data = update.data
+        lockouts = data.get("pin_lockouts")
+        if not isinstance(lockouts, int) or lockouts <= 0:
+            return
+        boot = data.get("boot_id")
+        before = 0
+        if previous is not None and previous.get("boot_id") == boot:
+            seen = previous.get("pin_lockouts")
+            before = seen if isinstance(seen, int) else 0
+        if lockouts <= before:
+            return
+        self._alert(db, now, Alert(
+            "PIN_LOCKOUT", update.cart, update.site, f"kiosk PIN entry, boot {boot}",
+            f"PIN entry locked at the kiosk {lockouts - before} more time(s): {lockouts} lockout(s) and "
+            f"{data.get('pin_failures', '?')} wrong PIN(s) since boot {boot}"), result)
 
     @staticmethod
     def _max_seq(db: sqlite3.Connection, cart: str) -> int:

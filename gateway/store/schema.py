@@ -11,12 +11,13 @@ from edge import wire
 
 DB_NAME = "gateway.sqlite"
 
-_KINDS_SQL = ", ".join(f"'{k}'" for k in wire.ALERT_KINDS)
-
-# Alert kinds from migration 3 on: the wire's (as of issue 11) and the gateway's own.  Written out,
-# not taken from wire.ALERT_KINDS, so that a released migration never changes under a new release.
+# Alert kinds each migration allows.  Written out, not taken from wire.ALERT_KINDS, so that a
+# released migration never changes under a new release: migrations 2 and 3 allow the wire's kinds
+# as of issue 11, migration 4 adds PIN_LOCKOUT (issue 13).
 ALERT_KINDS_V3 = ("FORGED", "ALTERED", "REPLAYED", "CHAIN_BREAK", "SEQ_GAP", "UNKNOWN_CART", "MALFORMED")
 _KINDS_V3_SQL = ", ".join(f"'{k}'" for k in ALERT_KINDS_V3)
+ALERT_KINDS_V4 = (*ALERT_KINDS_V3, "PIN_LOCKOUT")
+_KINDS_V4_SQL = ", ".join(f"'{k}'" for k in ALERT_KINDS_V4)
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 1: the walking skeleton
@@ -102,7 +103,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"""CREATE TABLE alerts (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             raised_at REAL NOT NULL,
-            kind TEXT NOT NULL CHECK (kind IN ({_KINDS_SQL})),
+            kind TEXT NOT NULL CHECK (kind IN ({_KINDS_V3_SQL})),
             cart TEXT,
             site TEXT,
             subject TEXT NOT NULL,
@@ -188,5 +189,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             reason TEXT NOT NULL,
             received_at REAL NOT NULL
         )""",
+    ),
+    (  # 4 (issue 13): the PIN_LOCKOUT alert (a CHECK cannot be altered in SQLite: the table is rebuilt)
+        f"""CREATE TABLE alerts_v4 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            raised_at REAL NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ({_KINDS_V4_SQL})),
+            cart TEXT,
+            site TEXT,
+            subject TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            acknowledged_at REAL,
+            count INTEGER NOT NULL DEFAULT 1,
+            last_seen REAL NOT NULL
+        )""",
+        """INSERT INTO alerts_v4 (id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count,
+               last_seen) SELECT id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count, last_seen
+               FROM alerts""",
+        "DROP TABLE alerts",
+        "ALTER TABLE alerts_v4 RENAME TO alerts",
+        "CREATE INDEX alerts_open ON alerts (kind, cart) WHERE acknowledged_at IS NULL",
     ),
 )

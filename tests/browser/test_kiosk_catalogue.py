@@ -10,6 +10,7 @@ import pytest
 
 from edge import catalogue
 from edge.kiosk.server import KioskServer
+from edge.kiosk.settings import KioskSettings
 from tests.browser.conftest import KioskPage
 from tests.browser.expect import expect
 from tests.browser.screens import DEVICE_OK, OFFLINE, STOP, STORAGE, ScriptedSource
@@ -134,7 +135,7 @@ def test_the_catalogue_is_loaded_again_after_a_reconnect(open_kiosk: Callable[..
     port = kiosk.port
     kiosk.stop()
     kp.wait_link("down")
-    with KioskServer(kiosk_source, port=port):
+    with KioskServer(kiosk_source, KioskSettings(port=port)):
         kp.wait_link("up", timeout_ms=15000)
         expect(kp.by("dev-scale")).to_have_text("秤 正常")
         expect(kp.by("dev-scale")).to_have_attribute("data-level", "ok")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from edge.kiosk.server import STATIC_DIR, KioskServer
+from edge.kiosk.settings import KioskSettings
 from tests.browser.conftest import KioskPage
 from tests.browser.expect import expect
 from tests.browser.screens import (
@@ -280,7 +281,7 @@ def test_reconnects_after_the_server_restarts(page: KioskPage, kiosk: KioskServe
     expect(page.by("online")).to_have_text("○ 离线")
     page.shot("link-lost")
     kiosk_source.show(STOP)
-    with KioskServer(kiosk_source, port=port):
+    with KioskServer(kiosk_source, KioskSettings(port=port)):
         page.wait_link("up", timeout_ms=15000)
         page.wait_step("stop")
         expect(page.by("link-lost")).to_be_hidden()
@@ -315,7 +316,7 @@ def test_a_page_of_an_older_release_reloads_itself(open_kiosk: Callable[..., Kio
     finally:
         server.stop()
     kp.wait_link("down")
-    with KioskServer(kiosk_source, port=port, static_dir=new) as again:
+    with KioskServer(kiosk_source, KioskSettings(port=port), static_dir=new) as again:
         kp.page.wait_for_function("() => window.__old_page === undefined", timeout=15000)
         kp.wait_link("up")
         assert again.assets != server.assets

@@ -1,10 +1,15 @@
 """The cart agent as the kiosk's source, over real HTTP: actions and PINs reach the workflow, the
-screen model carries the device block, and a restarted cart still knows what it carries (replay)."""
+screen model carries the device block, and a restarted cart still knows what it carries (replay).
+PINs: wrong ones back off and then lock entry (with the kiosk's message, a WARNING in the log and
+telemetry sent at once), the lock expires, and a real gateway raises one PIN_LOCKOUT alert for it
+(collapsed on the next); outside the nurse screen every PIN gets one answer."""
 
 from __future__ import annotations
 
 import json
+import logging
 import queue
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -21,8 +26,12 @@ from edge import codes, pins, wire
 from edge.app import EdgeApp
 from edge.config import ActuatorConfig, CameraConfig, EdgeConfig, KioskConfig, ScaleConfig, WorkflowConfig
 from edge.ledger.settings import UplinkSettings
+from edge.messages import t
+from gateway.app import GatewayApp
 from sim_devices.camera import SimCamera
+from sim_devices.platform import SimPlatform
 from sim_devices.scales import VirtualScale
+from tests.integration.test_gateway import WAIT_S, gateway_config
 from wastecart.broker import PrivateBroker
 
 ORG = "H330100001"
@@ -45,16 +54,17 @@ def _post(url: str, body: dict[str, Any]) -> int:
 
 
 class Cart:
-    def __init__(self, broker: PrivateBroker, root: Path) -> None:
+    def __init__(self, broker: PrivateBroker, root: Path, pin: pins.PinPolicy | None = None,
+                 telemetry_s: float = 10.0) -> None:
         self.scale = VirtualScale("toledo", rate_hz=20.0)
         self.scale.start()
         self.camera = SimCamera(root / "camera")
         self.cfg = EdgeConfig(
             org=ORG, cart="CART-K1", data=root / "cart", broker=broker.url,
             scale=ScaleConfig(port=self.scale.path), camera=CameraConfig(url=self.camera.url, fps=20, repeat_s=0),
-            actuator=ActuatorConfig(kind="sim", travel_s=0.05), kiosk=KioskConfig(port=0),
+            actuator=ActuatorConfig(kind="sim", travel_s=0.05), kiosk=KioskConfig(port=0, pin=pin or pins.PinPolicy()),
             workflow=WorkflowConfig(pins={"NUR-01": pins.hash_pin(PIN, iterations=1000)}),
-            uplink=UplinkSettings(gateway_keys=(wire.public_key_text(GATEWAY.public_key()),)))
+            uplink=UplinkSettings(gateway_keys=(wire.public_key_text(GATEWAY.public_key()),), telemetry_s=telemetry_s))
         self.start()
 
     def start(self) -> None:
@@ -194,3 +204,129 @@ def test_a_record_the_gateway_rejects_shows_on_the_status_bar(cart: Cart, broker
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+# One free wrong PIN, then waits of 0.5 s and 1 s; the third wrong PIN in a row locks entry for 0.6 s.
+TIGHT = pins.PinPolicy(free_failures=1, backoff_s=0.5, backoff_max_s=1.0, lockout_after=3, kiosk_lockout_after=10,
+                       lockout_min=0.01)
+WRONG = ("8642", "9753", "7531")  # never in a log line
+
+
+@pytest.fixture
+def locking_cart(broker: PrivateBroker, tmp_path: Path) -> Iterator[Cart]:
+    c = Cart(broker, tmp_path, pin=TIGHT, telemetry_s=600)  # telemetry after the first only when asked for
+    yield c
+    c.stop()
+    c.scale.stop()
+    _clear_retained_status(broker)
+
+
+def _error(cart: Cart) -> str:
+    error = _get(cart.url + "api/state")["error"]
+    return str(error["zh"]) if error else ""
+
+
+def _answer(cart: Cart, pin: str, expected: str) -> None:
+    """Type ``pin`` after a marker (an unreadable scan) so that the answer shown is this PIN's own."""
+    assert _post(cart.url + "api/scan", {"text": "not a code"}) == 202
+    cart.wait("marker", lambda s: s.error and s.error.zh not in (expected, ""))
+    assert _post(cart.url + "api/action", {"id": "confirm_pin", "value": pin}) == 202
+    cart.wait(f"answer {expected}", lambda s: s.error.zh == expected)
+    assert _error(cart) == expected  # what the kiosk page shows
+
+
+def _telemetry(broker: PrivateBroker) -> tuple[mqtt.Client, queue.Queue[bytes]]:
+    """A subscriber to the cart's telemetry, as the gateway would be."""
+    got: queue.Queue[bytes] = queue.Queue()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-kiosk-telemetry")
+    client.on_message = lambda _c, _u, m: got.put(bytes(m.payload))
+    host, port, _ = wire.broker_address(broker.url)
+    client.connect(host, port)
+    client.subscribe(wire.topic(ORG, "CART-K1", wire.TELEMETRY), qos=1)
+    client.loop_start()
+    return client, got
+
+
+def test_wrong_pins_back_off_then_lock_entry_until_it_expires(
+        locking_cart: Cart, broker: PrivateBroker, caplog: pytest.LogCaptureFixture) -> None:
+    cart = locking_cart
+    caplog.set_level(logging.INFO)
+    client, telemetry = _telemetry(broker)
+    try:
+        _one_bag_stop(cart, "B0101")
+        assert _post(cart.url + "api/action", {"id": "confirm"}) == 202
+        cart.wait("nurse screen", lambda s: s.step == "confirm")
+        wrong, wait, locked = t("agent.wrong_pin").zh, "请 1 秒后再试", "PIN 已锁定，请 1 分钟后再试"
+        _answer(cart, WRONG[0], wrong)
+        _answer(cart, PIN, wait)  # during the back-off even the right PIN is not looked at
+        threading.Event().wait(0.5)  # the first back-off: a fixed length, nothing to wait for
+        _answer(cart, WRONG[1], wrong)
+        threading.Event().wait(1.0)  # the second, doubled
+        _answer(cart, WRONG[2], locked)  # the third in a row locks PIN entry
+        locked_at = time.monotonic()
+        _answer(cart, PIN, locked)  # the right PIN is refused while locked
+        assert cart.app.ledger.head() == 0 and cart.app.state.step == "confirm"
+        deadline = time.monotonic() + 10
+        while True:  # the lockout is reported at once, not at the 600 s telemetry period
+            payload = telemetry.get(timeout=max(0.0, deadline - time.monotonic()))
+            _kind, body = wire.open_message(payload, kinds=[wire.TELEMETRY_KIND], site=ORG, cart="CART-K1",
+                                            keys=[cart.app.key.public_key()])
+            if body.get("pin_lockouts") == 1:
+                break
+        assert body["pin_failures"] == 3
+        threading.Event().wait(max(0.0, locked_at + TIGHT.lockout_min * 60 - time.monotonic()) + 0.1)
+        assert _post(cart.url + "api/action", {"id": "confirm_pin", "value": PIN}) == 202  # expired: entry re-opens
+        cart.wait("saved", lambda s: s.last_seq == 1)
+        assert cart.app.ledger.bodies(["handover"])[0][3]["from_party"]["person_id"] == "NUR-01"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "PIN" in r.getMessage()]
+    assert len(warnings) == 1 and "locked until" in warnings[0] and "COL-1" in warnings[0]
+    assert not [r for r in caplog.records if any(p in r.getMessage() for p in (*WRONG, PIN))], "a PIN was logged"
+
+
+def test_outside_the_nurse_screen_a_right_and_a_wrong_pin_answer_alike(cart: Cart) -> None:
+    _one_bag_stop(cart, "B0102")
+    models = []
+    for pin in (PIN, WRONG[0]):
+        _answer(cart, pin, t("err.not_available").zh)
+        model = _get(cart.url + "api/state")
+        model["voice"].pop("id")  # a new id per spoken answer (the page speaks each once); the words compared
+        models.append({k: v for k, v in model.items() if k not in ("weight", "device")})
+    assert models[0] == models[1] and models[0]["step"] == "stop"
+    assert cart.app.ledger.head() == 0 and cart.app.agent.pin_guard.failures == 0  # neither PIN was looked at
+
+
+def test_each_lockout_reaches_the_gateway_as_a_pin_lockout_alert(broker: PrivateBroker, tmp_path: Path) -> None:
+    """End to end: the cart's kiosk locks PIN entry, its telemetry goes out at once with the count,
+    and the gateway (verifying it with the cart's key) raises PIN_LOCKOUT, counted on the next."""
+    quick = pins.PinPolicy(free_failures=2, lockout_after=2, kiosk_lockout_after=10, lockout_min=0.01)
+    cart = Cart(broker, tmp_path / "cart-side", pin=quick, telemetry_s=600)
+    try:
+        with SimPlatform(seed=13) as platform:
+            gateway = GatewayApp(gateway_config(tmp_path, broker, platform, cart_keys={
+                "CART-K1": wire.public_key_text(cart.app.key.public_key())}))
+            gateway.start()
+            try:
+                _one_bag_stop(cart, "B0103")
+                cart.app.agent.act("confirm", None)
+                cart.wait("nurse screen", lambda s: s.step == "confirm")
+                for lockouts in (1, 2):
+                    locked_at = time.monotonic()
+                    for pin in WRONG[:2]:  # two wrong PINs in a row: locked
+                        cart.app.agent.act("confirm_pin", pin)
+
+                    def raised(_stats: dict[str, int], n: int = lockouts) -> bool:
+                        return [(a["cart"], a["count"]) for a in gateway.store.alerts()
+                                if a["kind"] == "PIN_LOCKOUT"] == [("CART-K1", n)]
+
+                    assert gateway.wait_until(raised, WAIT_S), gateway.store.alerts()
+                    threading.Event().wait(max(0.0, locked_at + quick.lockout_min * 60 - time.monotonic()) + 0.1)
+                assert cart.app.agent.pin_guard.lockouts == 2
+            finally:
+                gateway.stop()
+    finally:
+        cart.stop()
+        cart.scale.stop()
+        _clear_retained_status(broker)

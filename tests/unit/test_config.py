@@ -55,7 +55,7 @@ def test_bad_values_name_the_key(tmp_path: Path, extra: str, message: str) -> No
 def test_missing_and_unreadable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cart: Field required"):
         load(EdgeConfig, write(tmp_path, 'org = "H1"\ndata = "/tmp/x"\n'))
-    with pytest.raises(ConfigError, match="cannot read config"):
+    with pytest.raises(ConfigError, match="cannot read the config"):
         load(EdgeConfig, tmp_path / "missing.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load(EdgeConfig, write(tmp_path, "org = \n"))

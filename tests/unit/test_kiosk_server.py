@@ -10,16 +10,21 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from edge import catalogue
 from edge.errors import EdgeError
+from edge.kiosk.connections import body_size, head_size
 from edge.kiosk.contract import Changes
+from edge.kiosk.guard import Guard, json_too_deep, split_host
 from edge.kiosk.handler import CSP, MAX_BODY, assets_hash, static_files
 from edge.kiosk.server import KIOSK_PORT, ROUTES, KioskServer
+from edge.kiosk.settings import KioskSettings
 from tests.browser.screens import IDLE, STOP, ScriptedSource
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,6 +204,77 @@ def test_healthz(kiosk: KioskServer) -> None:
     assert status == 200
     health = json.loads(data)
     assert health["ok"] is True and health["assets"] == kiosk.assets
+    assert health["refused"] == {"host": 0, "origin": 0, "busy": 0, "timeout": 0, "streams_closed": 0}
+
+
+# who may ask, and what a request may be (edge.kiosk.guard, edge.kiosk.connections; over sockets in
+# tests/integration/test_kiosk_hostile.py) -------------------------------------------------------------
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("localhost:8088", ("localhost", 8088)), ("LOCALHOST", ("localhost", None)), ("[::1]:8088", ("::1", 8088)),
+    ("[::1]", ("::1", None)), ("::1", ("::1", None)), ("cart.local:x", ("cart.local", None)), ("", ("", None)),
+])
+def test_split_host(value: str, expected: tuple[str, int | None]) -> None:
+    assert split_host(value) == expected
+
+
+@pytest.mark.parametrize(("raw", "deep"), [
+    (b'{"id": "a"}', False), (b"[[[[1]]]]", False), (b"[[[[[1]]]]]", True), (b"[" * 4000, True),
+    (b'{"t": "[[[[[[[[ {{{{{ \\" [[[["}', False), (b'{"t": "\\"}', False), ("{\"t\": \"【【【\"}".encode(), False),
+])
+def test_json_depth_is_counted_outside_strings(raw: bytes, deep: bool) -> None:
+    assert json_too_deep(raw) is deep
+
+
+def message(**headers: str) -> Message:
+    m = Message()
+    for name, value in headers.items():
+        m[name.replace("_", "-")] = value
+    return m
+
+
+@pytest.mark.parametrize(("headers", "refused"), [
+    ({"Host": "127.0.0.1:8088", "Origin": "http://127.0.0.1:8088"}, False),
+    ({"Host": "localhost", "Origin": "http://localhost:80"}, False),  # the default port, said or not
+    ({"Host": "localhost:443", "Origin": "https://localhost"}, False),  # behind a TLS proxy
+    ({"Host": "[::1]:8088", "Origin": "http://[::1]:8088"}, False),
+    ({"Host": "127.0.0.1:8088", "Origin": "http://127.0.0.1:8088/path"}, True),
+    ({"Host": "127.0.0.1:8088", "Origin": "http://127.0.0.1:99999"}, True),  # malformed
+    ({"Host": "127.0.0.1:8088", "Origin": "http://127.0.0.1.evil.example:8088"}, True),
+    ({"Host": "evil.example:8088", "Origin": "http://evil.example:8088"}, True),  # same origin, not ours
+    ({"Host": "127.0.0.1:8088", "Sec_Fetch_Site": "same-origin"}, False),
+    ({"Host": "127.0.0.1:8088", "Sec_Fetch_Site": "cross-site"}, True),
+])
+def test_origin_rules(headers: dict[str, str], refused: bool) -> None:
+    assert (Guard(KioskSettings()).origin_refusal(message(**headers)) is not None) is refused
+
+
+def test_a_request_is_whole_when_its_head_and_declared_body_are_in() -> None:
+    head = b"POST /api/scan HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n"
+    assert head_size(head[:-2]) is None
+    assert head_size(head) == len(head)
+    assert head_size(b"GET / HTTP/1.0\nHost: x\n\n") == 24  # bare LF, as the stdlib parser takes it
+    assert body_size(head, MAX_BODY) == 12
+    too_big = head.replace(b"12", str(MAX_BODY + 1).encode())
+    assert body_size(too_big, MAX_BODY) == 0  # handed on unread: the handler answers 413
+    for odd in (b"-1", b"1e3", b"\xd9\xa1"):
+        assert body_size(head.replace(b"12", odd), MAX_BODY) == 0  # the handler answers 411
+    assert body_size(head.replace(b"\r\n\r\n", b"\r\nContent-Length: 12\r\n\r\n"), MAX_BODY) == 0
+
+
+@pytest.mark.parametrize(("fields", "says"), [
+    ({"hosts": ("http://cart.local",)}, "not a host name"),
+    ({"hosts": ("cart.local:8088",)}, "not a host name"),
+    ({"hosts": ("*",)}, "not a host name"),
+    ({"max_connections": 8, "max_streams": 8}, "must be below max_connections"),
+])
+def test_settings_refuse_what_cannot_work(fields: dict[str, Any], says: str) -> None:
+    with pytest.raises(ValidationError, match=says):
+        KioskSettings(**fields)
+
+
+def test_host_names_are_compared_in_lower_case() -> None:
+    assert KioskSettings(hosts=("Cart-7.Ward.example", "[FE80::1]")).hosts == ("cart-7.ward.example", "fe80::1")
 
 
 # the event stream -----------------------------------------------------------------------------
@@ -270,7 +346,7 @@ def test_stop_ends_every_stream_at_once_and_frees_the_port(source: ScriptedSourc
         s.close()
     assert time.monotonic() - started < 3.0
     assert k.clients == 0
-    with KioskServer(source, port=k.port) as again:  # the same port at once (a restarted agent)
+    with KioskServer(source, KioskSettings(port=k.port)) as again:  # the same port at once (a restarted agent)
         assert request(again, "GET", "/healthz")[0] == 200
 
 
@@ -301,14 +377,14 @@ def test_localhost_by_default_and_a_port_in_use_is_an_edge_error() -> None:
     with KioskServer(ScriptedSource()) as k:
         assert k.url == f"http://127.0.0.1:{k.port}/"
         with pytest.raises(EdgeError, match="cannot listen"):
-            KioskServer(ScriptedSource(), port=k.port).start()
+            KioskServer(ScriptedSource(), KioskSettings(port=k.port)).start()
 
 
 def test_ipv6_loopback() -> None:
     if not socket.has_ipv6:
         pytest.skip("no IPv6 on this machine")
     try:
-        k = KioskServer(ScriptedSource(), host="::1").start()
+        k = KioskServer(ScriptedSource(), KioskSettings(host="::1", port=0)).start()
     except EdgeError as exc:
         pytest.skip(f"::1 not usable here: {exc}")
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from edge import pins
@@ -37,3 +39,22 @@ def test_malformed_hash_is_refused_at_load_and_never_matches(text: str) -> None:
     with pytest.raises(ValueError, match="hash-pin"):
         pins.check_hash_text(text)
     assert not pins.matches("1234", text)
+
+
+@pytest.mark.parametrize("typed", ["2468", "0000", "", "12a4", "2468\n", "9" * 10_000])
+def test_every_text_costs_one_pbkdf2_per_nurse_of_a_pin_sized_input(
+        typed: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A malformed or huge text is hashed like a PIN (and matches nobody): the time taken does not
+    tell whether it was well-formed, nor which nurse's entry matched."""
+    table = {"NUR-01": pins.hash_pin("2468", iterations=1000), "NUR-02": pins.hash_pin("1357", iterations=1000)}
+    real = hashlib.pbkdf2_hmac
+    hashed: list[tuple[int, int]] = []
+
+    def counted(name: str, password: bytes, salt: bytes, iterations: int) -> bytes:
+        hashed.append((len(password), iterations))
+        return real(name, password, salt, iterations)
+
+    monkeypatch.setattr(hashlib, "pbkdf2_hmac", counted)
+    found = pins.who(typed, table)
+    assert found == ("NUR-01" if typed == "2468" else None)
+    assert hashed == [(4, 1000), (4, 1000)]
