@@ -97,7 +97,8 @@ The other answers
   the page's own (or ``null``), or with ``Sec-Fetch-Site: cross-site`` → 403.  How much
   (``edge.kiosk.connections``): a request's head and body must arrive within ``read_timeout_s``
   (a short body → 408; a head → 408 if begun, else the connection is closed); beyond
-  ``max_connections`` open sockets → 503 at once; beyond ``max_streams`` event streams the
+  ``max_connections`` open sockets the one slowest to send its request gets 503 (the newcomer
+  itself when every open one is being answered); beyond ``max_streams`` event streams the
   oldest stream ends (the page reconnects; a page closed is noticed within a second).
 """
 
