@@ -24,6 +24,8 @@ ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || missing+=(libzbar0)
 if [ -z "${WASTECART_NO_BROWSER:-}" ] && [ -z "${WASTECART_CHROMIUM:-}" ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fi
+# Prometheus and promtool: the tests check deploy/prometheus/ (rules, a real scrape of the gateway).
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing Debian packages: ${missing[*]}"
@@ -41,5 +43,5 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e '.[edge,sim,dev]'
+"$VENV/bin/python" -m pip install -q -e '.[edge,sim,dev,gateway]'
 touch "$VENV/.installed"

@@ -19,14 +19,19 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from edge import tls, wire
+from gateway.alerts.workers import AlertWorkers
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
 from gateway.forwarder import Forwarder
 from gateway.identity import load_or_create, public_text
 from gateway.ingest import Ingest, KeyRing
 from gateway.store import GatewayRepository, QuarantineLimits, SqliteStore
+
+if TYPE_CHECKING:
+    from gateway.console.server import ConsoleServer
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +70,10 @@ class GatewayApp:
         self._store: GatewayRepository | None = None
         self._ingest: Ingest | None = None
         self._forwarder: Forwarder | None = None
+        self._alerts: AlertWorkers | None = None  # rules, history upkeep, webhook (gateway.alerts)
         self._final: dict[str, int] | None = None
+        self._console: ConsoleServer | None = None  # gateway.console: when config.console.port is set
+        self.console_url: str | None = None  # http://HOST:PORT/ while the operator console serves
 
     @property
     def store(self) -> GatewayRepository:
@@ -86,13 +94,32 @@ class GatewayApp:
                               None if self._unsigned else self._key)
         self._forwarder.start()  # downstream first: ingest may hand over as soon as it connects
         self._ingest.start()
+        self._alerts = AlertWorkers(self._store, self.config, self._notify)
+        self._alerts.start()
+        if self.config.console.port is not None:  # last: it reads what the others write
+            from gateway.console.server import ConsoleServer, metrics_app  # the `gateway` extra: only when asked
+
+            console = ConsoleServer(lambda: self.store, self.config.console, self.config.db_path,
+                                    self.config.data, metrics_app(self))
+            try:
+                console.start()
+            except GatewayError:
+                self.stop()  # a taken port ends the start as one line, with nothing left running
+                raise
+            self._console, self.console_url = console, console.url
 
     def stop(self) -> None:
-        """Ingest stops taking messages (and acks what it took), forwarder stops, store closes."""
+        """Console stops, ingest stops taking messages (and acks what it took), forwarder stops, store closes."""
+        if self._console is not None:
+            self._console.stop()
+            self._console = self.console_url = None
         if self._ingest is not None:
             self._ingest.stop()
         if self._forwarder is not None:
             self._forwarder.stop()
+        if self._alerts is not None:
+            self._alerts.stop()
+            self._alerts = None
         if self._store is not None:
             self._final = self.stats()
             self._store.close()

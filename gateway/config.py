@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from edge import wire
 from edge.tls import TlsSettings
+from gateway.alerts.settings import AlertsConfig, HistoryConfig, WebhookConfig
+from gateway.console.settings import ConsoleConfig
 
 
 class IngestConfig(BaseModel):
@@ -102,8 +104,10 @@ class GatewayConfig(BaseModel):
     client_id: str = Field("wc-gateway-1", min_length=1, max_length=64)
     data: Path  # folder for gateway.sqlite
     platform: str  # base URL of the platform API; records go to {platform}/records
-    # Port of the dashboard / REST API / metrics: reserved for a later issue, nothing listens yet.
-    port: int | None = Field(None, ge=0, le=65_535)
+    console: ConsoleConfig = ConsoleConfig()  # [console]: the operator console (gateway.console)
+    alerts: AlertsConfig = AlertsConfig()  # [alerts]: thresholds of the fleet's alert rules
+    webhook: WebhookConfig = WebhookConfig()  # [webhook]: where alert notifications go
+    history: HistoryConfig = HistoryConfig()  # [history]: telemetry history retention
     cart_keys: dict[str, str] = {}  # cart id -> base64 Ed25519 public key (wire.public_key_text)
     cart_keys_dir: Path | None = None  # folder of <CART>.pub files holding the same base64 text
     ingest: IngestConfig = IngestConfig()

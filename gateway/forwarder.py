@@ -35,6 +35,7 @@ import httpx
 from edge.worker import Worker
 from gateway.config import ForwardConfig
 from gateway.errors import ForwardError
+from gateway.metrics import FORWARD_LATENCY
 from gateway.store import Outbox, Pending
 
 log = logging.getLogger(__name__)
@@ -211,11 +212,14 @@ class Forwarder:
     def _forward(self, rec: Pending) -> None:
         self._counters["forward_attempts"] += 1
         attempt = self._store.mark_forwarding(rec.id, time.time())  # durable before the request leaves
+        sent = time.monotonic()
         try:
             self._client.post(rec)
         except ForwardError as exc:
+            FORWARD_LATENCY.observe(time.monotonic() - sent)
             self._failed(rec, attempt, exc)
             return
+        FORWARD_LATENCY.observe(time.monotonic() - sent)
         self._breaker.success()
         # If this commit fails, the record stays 'forwarding': re-sent (and counted) after a restart.
         self._store.mark_accepted(rec.id, time.time())

@@ -27,6 +27,11 @@ def register(cli: Cli) -> None:
     p.add_argument("--secure", action="store_true",
                    help="the deployed broker configuration: a site PKI in DATA/pki, mosquitto with TLS, client "
                         "certificates, a per-client ACL and a CRL; the cart and the gateway each with its certificate")
+    p.add_argument("--console-port", type=int, default=8090, metavar="N",
+                   help="port of the operator console (default %(default)s; a free one if that is taken; 0 = free)")
+    p.add_argument("--carts", type=int, default=0, metavar="N",
+                   help="also run N simulated carts (the real ledger and uplink, as `sim fleet`), online and "
+                        "reporting, so the console's fleet page is not empty (default 0)")
     p.add_argument("--pace", type=float, default=0.0,
                    help="seconds to pause after each scripted step, to follow it on the kiosk (default 0)")
 
@@ -44,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.rounds < 1:
         raise demo.DemoError("--rounds must be at least 1")
+    if not 0 <= args.carts <= demo.MAX_FLEET:
+        raise demo.DemoError(f"--carts must be 0..{demo.MAX_FLEET}")
     if not args.verbose:  # the demo prints its own progress; library chatter only with -v
         logging.getLogger().setLevel(logging.WARNING)
 
@@ -56,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     summary = demo.run(args.rounds, out=out, emit=emit, data=args.data, broker=args.broker,
                        keep_running=None if args.exit else wait_for_signal, kiosk_port=args.port,
-                       pace=args.pace, secure=args.secure)
+                       pace=args.pace, secure=args.secure, carts=args.carts,
+                       console_port=args.console_port)
     ok = summary["committed"] == summary["stored_at_gateway"] == summary["accepted_by_platform"]
     return 0 if ok and summary["duplicates_at_platform"] == 0 else 1

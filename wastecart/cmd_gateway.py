@@ -1,12 +1,15 @@
-"""``wastecart gateway run|status|keygen|release`` and ``wastecart sim platform``: parse flags, start,
-wait, stop.
+"""``wastecart gateway run|status|keygen|release|user`` and ``wastecart sim platform``: parse flags,
+start, wait, stop.
 
 ``gateway status`` only reads (``gateway.store.read_summary``, SQLite ``mode=ro``), so it is safe
 to run next to a running gateway; so is ``gateway release`` (one transaction).  ``gateway keygen``
 creates ``DATA/gateway.key`` if absent and prints the public key carts trust as its LAST line.
 
-``--port`` of ``gateway run`` is accepted and kept in the config for the dashboard / metrics
-server of a later issue; today nothing listens on it (the command says so).
+``gateway run`` serves the operator console on ``--port`` (default 8090 from the command line;
+``console.port`` in the config; ``--no-console`` for none).  The library's default stays "no
+console", so tests and embedders get one only when they ask.  ``gateway user add|list|disable|
+passwd`` keep the console's logins in ``DATA/gateway.sqlite`` (argon2id hashes; the password is
+read from stdin: asked twice on a terminal, the first line otherwise).
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ def register(cli: Cli) -> None:
     p.add_argument("--data", type=Path, metavar="DIR", help="folder for gateway.sqlite")
     p.add_argument("--platform", metavar="URL", help="platform base URL; records go to URL/records")
     p.add_argument("--port", type=int, metavar="N",
-                   help="dashboard/metrics port (reserved: nothing is served on it yet)")
+                   help="operator console and /metrics port (default 8090; 0: a free one)")
+    p.add_argument("--no-console", action="store_true", help="serve no operator console")
     p.add_argument("--client-id", metavar="ID", help="MQTT client id = persistent session name")
     add_tls_flags(p, "tls")
 
@@ -57,6 +61,8 @@ def register(cli: Cli) -> None:
     p.add_argument("--quarantine", action="store_true",
                    help="list the quarantined payloads, each with the command that releases it")
     p.add_argument("--limit", type=int, default=100, metavar="N", help="rows per list (default 100)")
+
+    _register_users(cli)
 
     p = cli.command("sim", "platform", _sim_platform,
                     "simulated platform: POST/GET /records, GET/POST /control for faults")
@@ -83,21 +89,28 @@ def _stop_on_signals() -> threading.Event:
 def _gateway_run(args: argparse.Namespace) -> int:
     from gateway.app import GatewayApp
     from gateway.config import GatewayConfig
+    from gateway.console.settings import CONSOLE_PORT
     from wastecart.config import load
 
-    config = load(GatewayConfig, args.config, {
+    if args.no_console and args.port is not None:
+        raise WastecartError("gateway run: --port and --no-console contradict each other")
+    overrides = {
         "broker": args.broker, "data": str(args.data) if args.data else None,
-        "platform": args.platform, "port": args.port, "client_id": args.client_id, **tls_overrides(args, "tls"),
-    })
+        "platform": args.platform, "console.port": args.port, "client_id": args.client_id, **tls_overrides(args, "tls"),
+    }
+    config = load(GatewayConfig, args.config, overrides)
+    if config.console.port is None and not args.no_console:  # the command line's default: a console on 8090
+        config = load(GatewayConfig, args.config, {**overrides, "console.port": CONSOLE_PORT})
+    elif args.no_console and config.console.port is not None:
+        config = config.model_copy(update={"console": config.console.model_copy(update={"port": None})})
     app = GatewayApp(config)
     stop = _stop_on_signals()
     app.start()
     print(f"gateway connecting to {config.broker} as {config.client_id}; "
           f"database {config.db_path}; forwarding to {config.platform}/records; public key {app.public_key}",
           flush=True)
-    if config.port is not None:
-        print(f"gateway: port {config.port} is reserved for the dashboard; nothing listens on it yet",
-              flush=True)
+    if app.console_url is not None:
+        print(f"console  {app.console_url}", flush=True)
     try:
         stop.wait()
     finally:
@@ -232,3 +245,108 @@ def _status_lines(summary: dict[str, Any], *, alerts: bool, dead: bool, quaranti
             else:
                 lines.append(f"      wastecart gateway release --data {data or 'DIR'} --id {q['id']}")
     return lines
+
+
+def _register_users(cli: Cli) -> None:
+    from gateway.store.users import ROLES
+
+    p = cli.command("gateway", "user", _user_list, "the operator console's users: add, list, disable, passwd")
+    verbs = p.add_subparsers(dest="user_command", metavar="VERB", required=True)
+    for verb, handler, text in (
+            ("add", _user_add, "add a console user; the password is read from stdin"),
+            ("list", _user_list, "list the console's users and roles"),
+            ("disable", _user_disable, "disable a console user (the row stays; its sessions end)"),
+            ("passwd", _user_passwd, "set a console user's password, read from stdin (its sessions end)")):
+        v = verbs.add_parser(verb, help=text, description=text)
+        v.set_defaults(func=handler)
+        v.add_argument("--data", type=Path, metavar="DIR", required=True, help="folder of gateway.sqlite")
+        if verb != "list":
+            v.add_argument("name", metavar="NAME", help="login name")
+        if verb == "add":
+            v.add_argument("--role", choices=ROLES, required=True, help="viewer (reads), operator (acts), admin")
+
+
+def _users_db(data: Path) -> Any:
+    from gateway.store.schema import DB_NAME
+    from gateway.store.users import SqliteUsers
+
+    return SqliteUsers(data / DB_NAME)
+
+
+def _read_password(confirm: bool) -> str:
+    """The new password: asked twice (no echo) on a terminal, else the first line of stdin."""
+    import getpass
+    import sys
+
+    from gateway.console.auth import PasswordError, check_new_password
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if confirm and getpass.getpass("again: ") != first:
+            raise WastecartError("the two passwords differ; nothing changed")
+    else:
+        first = sys.stdin.readline().rstrip("\r\n")
+    try:
+        return check_new_password(first)
+    except PasswordError as exc:
+        raise WastecartError(f"{exc}; nothing changed") from exc
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    import time
+
+    from gateway.console.auth import Passwords
+    from gateway.store.users import check_name
+
+    check_name(args.name)
+    password_hash = Passwords().hash(_read_password(confirm=True))
+    db = _users_db(args.data)
+    try:
+        if not db.add_user(args.name, args.role, password_hash, time.time()):
+            raise WastecartError(f"user {args.name} exists already (gateway user passwd / disable change it)")
+    finally:
+        db.close()
+    print(f"user {args.name} added ({args.role})", flush=True)
+    return 0
+
+
+def _user_list(args: argparse.Namespace) -> int:
+    db = _users_db(args.data)
+    try:
+        users = db.users()
+    finally:
+        db.close()
+    print(f"{'name':<24} {'role':<9} {'state':<9} changed")
+    for u in users:
+        print(f"{u['name']:<24} {u['role']:<9} {'disabled' if u['disabled'] else 'active':<9} {_when(u['changed_at'])}")
+    return 0
+
+
+def _user_disable(args: argparse.Namespace) -> int:
+    import time
+
+    db = _users_db(args.data)
+    try:
+        if not db.set_disabled(args.name, True, time.time()):
+            raise WastecartError(f"no user {args.name}")
+    finally:
+        db.close()
+    print(f"user {args.name} disabled; its sessions have ended", flush=True)
+    return 0
+
+
+def _user_passwd(args: argparse.Namespace) -> int:
+    import time
+
+    from gateway.console.auth import Passwords
+
+    db = _users_db(args.data)
+    try:
+        if db.user(args.name) is None:
+            raise WastecartError(f"no user {args.name}")
+        if not db.set_password(args.name, Passwords().hash(_read_password(confirm=True)), time.time()):
+            raise WastecartError(f"no user {args.name}")
+    finally:
+        db.close()
+    print(f"password of {args.name} changed; its sessions have ended", flush=True)
+    return 0

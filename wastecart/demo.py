@@ -37,7 +37,11 @@ from edge.ledger.settings import UplinkSettings
 from edge.workflow import State, Step
 from gateway.app import GatewayApp
 from gateway.config import GatewayConfig
+from gateway.console.auth import Passwords
+from gateway.console.settings import CONSOLE_PORT, ConsoleConfig
 from gateway.identity import load_or_create as gateway_identity
+from gateway.store.schema import DB_NAME
+from gateway.store.users import SqliteUsers
 from sim_devices.camera import SimCamera
 from sim_devices.platform import SimPlatform
 from sim_devices.printer import SimPrinter
@@ -45,6 +49,7 @@ from sim_devices.scales import VirtualScale
 from wastecart import pki
 from wastecart.broker import PrivateBroker
 from wastecart.errors import WastecartError
+from wastecart.fleet import Fleet, fleet_cart_id
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,9 @@ CART = "CART-01"
 GATEWAY_ID = "GW-DEMO"  # the gateway's certificate CN (and MQTT client id) with --secure
 COLLECTOR = "COL-0001"
 STEP_TIMEOUT_S = 15.0  # one scripted step (a scan seen, a weight settled) must happen within this
+DEMO_USER, DEMO_PASSWORD = "demo", "wastecart-demo"  # printed by the demo: a demo's console is not a secret
+MAX_FLEET = 200  # --carts: each simulated cart is an MQTT connection and a SQLite file in this process
+FLEET_TELEMETRY_S = 5.0  # s: the demo's simulated carts report often, so the console's charts fill in a minute
 DRAIN_TIMEOUT_S = 60.0  # all committed records at the platform within this after the last round
 
 
@@ -70,6 +78,8 @@ class Demo:
     kiosk_port: int = 0  # 0 = a free port
     pace: float = 0.0  # s paused after each scripted step, so a person can follow it on the kiosk
     secure: bool = False  # TLS with client certificates, a per-client ACL and a CRL (a PKI in DATA/pki)
+    carts: int = 0  # simulated carts besides the scripted one (the real ledger and uplink, as `sim fleet`)
+    console_port: int = CONSOLE_PORT  # the operator console (a free port if this one is taken; 0 = free)
     parts: list[Any] = field(default_factory=list)
     bag_base: int = 0  # records already in the cart's ledger at start (a second run on the same data)
     stored_base: int = 0  # records already in the gateway's store at start
@@ -112,11 +122,17 @@ class Demo:
         )
         self.cart = EdgeApp(edge_cfg)
         pub = wire.public_key_text(self.cart.key.public_key())
+        fleet = self._fleet(gateway_key) if self.carts else None
         self.gateway = self._up(GatewayApp(GatewayConfig(
             broker=self.broker_url, client_id=GATEWAY_ID if self.secure else "wc-gateway-demo",
-            data=self._dir("gateway"), platform=self.platform.url, cart_keys={CART: pub}, tls=gateway_tls)),
+            data=self._dir("gateway"), platform=self.platform.url, cart_keys={CART: pub},
+            cart_keys_dir=fleet.keys_dir if fleet else None, tls=gateway_tls,
+            console=ConsoleConfig(port=self.console_port if _port_free(self.console_port) else 0))),
             GatewayApp.start)
+        _demo_user(self.root / "gateway")
         self._up(self.cart, EdgeApp.start)
+        if fleet is not None:
+            self._up(_LiveFleet(fleet), _LiveFleet.start)
         # `--data DIR` again: bag labels of this run must not repeat the bags the ledger already holds,
         # and the summary counts this run (the platform is new each run; the gateway's store is not)
         self.bag_base = self.cart.ledger.head()
@@ -130,7 +146,16 @@ class Demo:
             "printer": f"{self.printer.tcp_url} (TSPL; jobs {self.printer.control_url}/jobs)",
             "cart": f"{self.cart.ledger.path} (ledger)",
             "kiosk": f"{self.cart.kiosk.url if self.cart.kiosk else '-'}  <- open in a browser",
+            "dashboard": f"{self.gateway.console_url}  <- the operator console: log in as {DEMO_USER} / "
+                         f"{DEMO_PASSWORD}",
         }
+
+    def _fleet(self, gateway_key: str) -> Fleet:
+        """``carts`` simulated carts in DATA/fleet: online, reporting plausible devices, no records of
+        their own (the summary counts the scripted cart's rounds)."""
+        return Fleet(broker=str(self.broker_url), data=self._dir("fleet"), carts=self.carts, records=0, org=ORG,
+                     gateway_keys=(gateway_key,), settings=UplinkSettings(telemetry_s=FLEET_TELEMETRY_S),
+                     pki=self.root / "pki" if self.secure else None, devices=_sim_devices)
 
     def _site_pki(self) -> Path:
         """DATA/pki: the site CA and a certificate for the cart and the gateway (kept across runs)."""
@@ -138,7 +163,8 @@ class Demo:
         if not (pki_dir / "ca.crt").exists():
             pki.init(pki_dir, ORG)
         issued = {h.client for h in pki.holders(pki_dir) if not h.revoked}
-        for client, role in ((CART, "cart"), (GATEWAY_ID, "gateway")):
+        fleet = [(fleet_cart_id(i), "cart") for i in range(1, self.carts + 1)]
+        for client, role in ((CART, "cart"), (GATEWAY_ID, "gateway"), *fleet):
             if client not in issued:
                 pki.issue(pki_dir, client, role)
         return pki_dir
@@ -259,6 +285,39 @@ class Demo:
         }
 
 
+def _demo_user(gateway_data: Path) -> None:
+    """The console's demo login (an admin), added once; a second run on the same data keeps it."""
+    users = SqliteUsers(gateway_data / DB_NAME)
+    try:
+        if users.user(DEMO_USER) is None:
+            users.add_user(DEMO_USER, "admin", Passwords().hash(DEMO_PASSWORD), time.time())
+    finally:
+        users.close()
+
+
+def _sim_devices(cart: str) -> dict[str, Any]:
+    """What a simulated cart of the demo's fleet reports: healthy devices, a clock a little off."""
+    return {"scale": "ok", "camera": "ok", "printer": "ok", "actuator": "retracted", "clock": "ntp",
+            "clock_offset_ms": sum(map(ord, cart)) % 40 - 20}
+
+
+class _LiveFleet:
+    """The demo's simulated carts, connected until the demo stops (``Fleet.run`` would return once
+    its records are acknowledged; these have none, and should stay on the fleet page)."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+
+    def start(self) -> None:
+        for c in self.fleet.carts:
+            c.uplink.start()
+
+    def stop(self) -> None:
+        for c in self.fleet.carts:
+            c.uplink.stop()
+        self.fleet.close()
+
+
 def _read_console(demo: Demo, out: TextIO) -> None:
     for line in sys.stdin:
         said = demo.console(line)
@@ -285,10 +344,11 @@ def _lines_are(count: int, s: State) -> bool:
 
 def run(rounds: int, *, out: TextIO, emit: Callable[[dict[str, Any]], None], data: Path | None = None,
         broker: str | None = None, keep_running: Callable[[], None] | None = None, kiosk_port: int = 0,
-        pace: float = 0.0, secure: bool = False) -> dict[str, Any]:
+        pace: float = 0.0, secure: bool = False, carts: int = 0, console_port: int = CONSOLE_PORT) -> dict[str, Any]:
     """Run the demo: where each part listens goes to ``out``, the summary to ``emit``; then, if
     ``keep_running`` is given, everything stays up until it returns (Ctrl-C)."""
-    demo = Demo(rounds=rounds, data=data, broker_url=broker, kiosk_port=kiosk_port, pace=pace, secure=secure)
+    demo = Demo(rounds=rounds, data=data, broker_url=broker, kiosk_port=kiosk_port, pace=pace, secure=secure,
+                carts=carts, console_port=console_port)
     t0 = time.monotonic()
     try:
         where = demo.start()

@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +50,11 @@ def handover_body(cart: str, org: str, n: int, at: datetime) -> dict[str, Any]:
     return workflow.handover_body(state, nurse="NUR-0001", at=at)
 
 
+def fleet_cart_id(n: int) -> str:
+    """The id of the fleet's n-th cart (from 1): the same in every run, so a restart carries on."""
+    return f"FLEET-{n:03d}"
+
+
 @dataclass
 class Cart:
     id: str
@@ -60,14 +65,16 @@ class Cart:
 class Fleet:
     def __init__(self, *, broker: str, data: Path, carts: int, records: int, rate: float = 0.0,
                  org: str = "H330100001", settings: UplinkSettings | None = None, min_free_mb: int = 0,
-                 gateway_keys: Sequence[str] = (), pki: Path | None = None, check_hostname: bool = True) -> None:
+                 gateway_keys: Sequence[str] = (), pki: Path | None = None, check_hostname: bool = True,
+                 devices: Callable[[str], dict[str, Any]] | None = None) -> None:
         """``pki``: a ``wastecart pki`` folder; each cart connects with its own certificate (CN = its
-        id, as the broker's ACL wants), all checked before any cart starts."""
+        id, as the broker's ACL wants), all checked before any cart starts.  ``devices(cart)``: the
+        device states a cart reports in its status and telemetry (none by default: no hardware)."""
         self.broker, self.data, self.records, self.rate, self.org = broker, data, records, rate, org
         settings = settings or UplinkSettings()
         if gateway_keys:  # validated as in a config file
             settings = UplinkSettings.model_validate({**settings.model_dump(), "gateway_keys": tuple(gateway_keys)})
-        ids = [f"FLEET-{i:03d}" for i in range(1, carts + 1)]
+        ids = [fleet_cart_id(i) for i in range(1, carts + 1)]
         tls = {cid: cart_tls(pki, cid, check_hostname) for cid in ids} if pki is not None else {}
         self.keys_dir = data / "keys"
         self.keys_dir.mkdir(parents=True, exist_ok=True)
@@ -77,7 +84,9 @@ class Fleet:
             _write_atomic(self.keys_dir / f"{cid}.pub", wire.public_key_text(key.public_key()) + "\n")
             ledger = Ledger(data / cid, cid, key, min_free_mb=min_free_mb)
             own = settings.model_copy(update={"tls": tls[cid]}) if cid in tls else settings
-            self.carts.append(Cart(cid, ledger, Uplink(ledger, site=org, broker=broker, settings=own)))
+            status = (lambda c=cid: devices(c)) if devices is not None else dict
+            self.carts.append(Cart(cid, ledger, Uplink(ledger, site=org, broker=broker, settings=own,
+                                                       status=status)))
         self.stop = threading.Event()
         self.disk_full = 0  # commits refused for lack of space (each retried)
 

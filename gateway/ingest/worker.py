@@ -47,6 +47,7 @@ from gateway.ingest.checks import (
     is_record_topic,
 )
 from gateway.ingest.replies import Replies, ResendPacer
+from gateway.metrics import INGEST_LATENCY
 from gateway.store import BatchResult, DeviceUpdate, Incoming, IngestRepository, Outcome, Rejected
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class _Message:
     qos: int  # a QoS 0 message (a misbehaving publisher) has no PUBACK to send
     topic: str
     payload: bytes
+    received: float  # time.monotonic() when paho handed it over: the ingest latency starts here
 
 
 _STOP = object()  # queue sentinel: the worker finishes what is ahead of it, then exits
@@ -179,7 +181,7 @@ class Ingest:
             name = msg.topic
         except UnicodeDecodeError:  # paho raises on a topic that is not UTF-8; it still gets quarantined
             name = repr(msg._topic)
-        self._queue.put(_Message(self._generation, msg.mid, msg.qos, name, bytes(msg.payload)))
+        self._queue.put(_Message(self._generation, msg.mid, msg.qos, name, bytes(msg.payload), time.monotonic()))
 
     # ---------------------------------------------------------------- worker
 
@@ -233,6 +235,7 @@ class Ingest:
         result = self._commit(items, devices)
         if result is None:
             return  # stopping before the commit succeeded: nothing acked, the broker keeps them
+        INGEST_LATENCY.observe_since((m.received for m in batch), time.monotonic())
         self._counters["ingest_batches"] += 1
         self._counters["device_updates"] += result.devices.count("applied")
         self._counters["device_ignored"] += len(result.devices) - result.devices.count("applied")

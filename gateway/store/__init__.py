@@ -11,17 +11,22 @@ Rooms:
     ingest.py      the ingest transactions: store_batch, chain linking, gaps, heads, release
     devices.py     verified device state (boots, consistency), the command counter, command results
     quarantine.py  quarantine (a prefix of each payload, a byte budget) and collapsed alerts
+    alerting.py    the alert lifecycle (conditions applied, acknowledged, resolved) and the webhook queue
+    history.py     telemetry history: raw rows, minute and hour rollups, retention, series for charts
     outbox.py      forwarding states: due, mark_*, recovery after a crash
     queries.py     operator queries and ``read_summary`` (read-only, safe while a gateway runs)
     sqlite.py      ``SqliteStore``: the rooms composed into one ``GatewayRepository``
 """
 
 from gateway.store.connection import BUSY_TIMEOUT_MS
+from gateway.store.history import Retention
 from gateway.store.model import (
     Alert,
     BatchResult,
     Command,
+    Condition,
     DeviceUpdate,
+    FleetRow,
     Gap,
     Incoming,
     Outcome,
@@ -31,12 +36,13 @@ from gateway.store.model import (
     Rejected,
 )
 from gateway.store.queries import SUMMARY_ROWS, read_summary
-from gateway.store.repository import GatewayRepository, IngestRepository, Outbox, Queries
+from gateway.store.repository import Alerting, GatewayRepository, IngestRepository, Outbox, Queries
 from gateway.store.schema import DB_NAME, MIGRATIONS
 from gateway.store.sqlite import SqliteStore
 
 __all__ = [
-    "BUSY_TIMEOUT_MS", "DB_NAME", "MIGRATIONS", "SUMMARY_ROWS", "Alert", "BatchResult", "Command", "DeviceUpdate",
-    "Gap", "GatewayRepository", "Incoming", "IngestRepository", "Outbox", "Outcome", "Pending", "QuarantineLimits",
-    "QuarantineRow", "Queries", "Rejected", "SqliteStore", "read_summary",
+    "BUSY_TIMEOUT_MS", "DB_NAME", "MIGRATIONS", "SUMMARY_ROWS", "Alert", "Alerting", "BatchResult", "Command",
+    "Condition", "DeviceUpdate", "FleetRow", "Gap", "GatewayRepository", "Incoming", "IngestRepository", "Outbox",
+    "Outcome", "Pending", "QuarantineLimits", "QuarantineRow", "Queries", "Rejected", "Retention", "SqliteStore",
+    "read_summary",
 ]

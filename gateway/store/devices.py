@@ -9,6 +9,10 @@ every number within its bound).  Even then a status is believed only as far as i
   ``seq_head_claimed`` the claim.  No alert: a signed claim ahead of what arrived is what every
   cart with a backlog says when it reconnects; the records themselves prove or disprove it.
 The will (``offline``, signed by the cart when it connected) is a status like any other.
+``online_since`` is when the online flag took its current value; ``faulty_since`` (JSON) says since
+when each peripheral has been reporting a fault (``gateway.alerts.catalogue.faulty``), so that the
+rules (``[alerts].peripheral_faulty_min``) survive a gateway restart.  Every applied telemetry is
+also appended to the history (``SqliteHistory``).
 
 A telemetry whose ``pin_lockouts`` (PIN entry locked at the cart's kiosk, counted since its boot)
 is above the previous telemetry's of the same boot — or above 0 in a boot's first telemetry —
@@ -26,12 +30,14 @@ import json
 import sqlite3
 from typing import Any
 
+from gateway.alerts.catalogue import PERIPHERALS, faulty
 from gateway.store.connection import SqliteConnection, bump
+from gateway.store.history import SqliteHistory
 from gateway.store.model import Alert, BatchResult, Command, DeviceUpdate
 from gateway.store.quarantine import SqliteQuarantine
 
 
-class SqliteDevices(SqliteQuarantine, SqliteConnection):
+class SqliteDevices(SqliteQuarantine, SqliteHistory, SqliteConnection):
     """Device state from verified messages; the command counter; command results."""
 
     def _device(self, db: sqlite3.Connection, update: DeviceUpdate, now: float, result: BatchResult) -> str:
@@ -43,7 +49,8 @@ class SqliteDevices(SqliteQuarantine, SqliteConnection):
                        (update.cart, update.site, data["name"], data["boot_id"], data["counter"], data["outcome"],
                         data["reason"], now))
             return "applied"
-        row = db.execute("SELECT boot_id, telemetry FROM devices WHERE cart = ?", (update.cart,)).fetchone()
+        row = db.execute("SELECT boot_id, telemetry, online, faulty_since FROM devices WHERE cart = ?",
+                         (update.cart,)).fetchone()
         current = row[0] if row else None
         boot = data.get("boot_id")
         if isinstance(boot, str) and boot != current and db.execute(
@@ -57,7 +64,10 @@ class SqliteDevices(SqliteQuarantine, SqliteConnection):
         text = json.dumps(data, ensure_ascii=False)
         if update.leaf == "telemetry":
             self._pin_lockouts(db, update, json.loads(row[1]) if row and row[1] else None, now, result)
-            db.execute("UPDATE devices SET telemetry = ?, telemetry_at = ? WHERE cart = ?", (text, now, update.cart))
+            since = _faulty_since(data, json.loads(row[3]) if row and row[3] else {}, now)
+            db.execute("UPDATE devices SET telemetry = ?, telemetry_at = ?, faulty_since = ? WHERE cart = ?",
+                       (text, now, json.dumps(since, sort_keys=True), update.cart))
+            self._record_telemetry(db, update.cart, data, row[2] if row else None, now)
             return "applied"
         if isinstance(boot, str) and boot != current:
             db.execute("INSERT OR IGNORE INTO boots (cart, boot_id, first_seen) VALUES (?, ?, ?)",
@@ -69,8 +79,9 @@ class SqliteDevices(SqliteQuarantine, SqliteConnection):
             head = verified
             bump(db, "status_ahead")
         online = 1 if data["state"] == "online" else 0
-        db.execute("UPDATE devices SET online = ?, boot_id = ?, seq_head = ?, seq_head_claimed = ?, status = ?,"
-                   " status_at = ? WHERE cart = ?", (online, boot, head, claimed, text, now, update.cart))
+        db.execute("UPDATE devices SET online_since = CASE WHEN online IS ? THEN COALESCE(online_since, ?) ELSE ? END,"
+                   " online = ?, boot_id = ?, seq_head = ?, seq_head_claimed = ?, status = ?, status_at = ?"
+                   " WHERE cart = ?", (online, now, now, online, boot, head, claimed, text, now, update.cart))
         return "applied"
 
     def _pin_lockouts(self, db: sqlite3.Connection, update: DeviceUpdate, previous: dict[str, Any] | None,
@@ -126,3 +137,14 @@ class SqliteDevices(SqliteQuarantine, SqliteConnection):
                              " FROM cmd_results ORDER BY id DESC LIMIT ?", (limit,))
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _faulty_since(data: dict[str, Any], before: dict[str, Any], now: float) -> dict[str, float]:
+    """Peripherals reporting a fault now, each with the time its fault was first seen (kept across
+    telemetries while it lasts; forgotten when it clears)."""
+    since: dict[str, float] = {}
+    for name in PERIPHERALS:
+        if faulty(data.get(name)):
+            earlier = before.get(name)
+            since[name] = float(earlier) if isinstance(earlier, int | float) else now
+    return since

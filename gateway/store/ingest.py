@@ -15,10 +15,15 @@ stored is not stored at all (quarantine, CHAIN_BREAK); a pending record contradi
 predecessor that arrives later stays stored but ``broken`` (CHAIN_BREAK).  A cart never produces
 either, so both mean tampering or a replaced ledger: an operator decides.  Only ``verified``
 records are forwarded, so a gap also holds back that cart's later records (per-cart order).
+
+A stored storage check-in (``storage_in``) whose summary counts overdue, deviating or missing bags
+raises STORAGE_OVERDUE / WEIGHT_DEVIATION / BAG_MISSING in the same commit (domain alerts,
+resolved by an operator's acknowledgement).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Literal
@@ -27,6 +32,11 @@ from edge import wire
 from gateway.store.connection import bump
 from gateway.store.devices import SqliteDevices
 from gateway.store.model import Alert, BatchResult, DeviceUpdate, Gap, Incoming, Outcome, Rejected
+
+# storage_in summary count -> the domain alert it raises, and how its detail says it
+_STORAGE_FLAGS = (("overdue_count", "STORAGE_OVERDUE", "overdue"),
+                  ("deviation_count", "WEIGHT_DEVIATION", "re-weighed outside the tolerance"),
+                  ("missing_count", "BAG_MISSING", "missing"))
 
 
 class SqliteIngest(SqliteDevices):
@@ -129,7 +139,23 @@ class SqliteIngest(SqliteDevices):
              rec.envelope, now, chain, now))
         if chain == "verified":
             self._settle_successors(db, rec, now, result)
+        if rec.type == "storage_in":
+            self._storage_flags(db, rec, now, result)
         return Outcome("stored", rec.id, rec.cart)
+
+    def _storage_flags(self, db: sqlite3.Connection, rec: Incoming, now: float, result: BatchResult) -> None:
+        """The domain alerts a stored storage check-in carries (``edge.workflow.records.storage_in_body``:
+        its summary counts overdue, deviating and missing bags); one per kind, collapsed per cart."""
+        body = json.loads(rec.envelope).get("body")
+        summary = body.get("summary") if isinstance(body, dict) else None
+        if not isinstance(summary, dict):
+            return
+        room = str(body.get("facility", "?"))[:64]
+        for key, kind, what in _STORAGE_FLAGS:
+            n = summary.get(key)
+            if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+                self._alert(db, now, Alert(kind, rec.cart, rec.site, rec.id,
+                                           f"storage check-in at {room} (seq {rec.seq}): {n} bag(s) {what}"), result)
 
     @staticmethod
     def _link(db: sqlite3.Connection, rec: Incoming) -> Literal["verified", "pending", "broken"]:

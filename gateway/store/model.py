@@ -159,3 +159,29 @@ class QuarantineRow:
     @property
     def truncated(self) -> bool:
         return len(self.payload) < self.size
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A condition rule that holds for one cart now (``gateway.alerts.rules``): its alert stays active
+    while the rules keep returning it, and is resolved when they stop."""
+
+    kind: str  # one of gateway.alerts.catalogue.CONDITION_KINDS
+    cart: str
+    site: str
+    subject: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    """What the rules read of one cart: its verified state, and since when each part of it holds."""
+
+    cart: str
+    site: str
+    online: bool | None  # the retained status / will; None: no verified status yet
+    online_since: float | None  # when the flag took its current value (unix s)
+    last_seen: float
+    telemetry: dict[str, Any] | None
+    telemetry_at: float | None
+    faulty_since: dict[str, float] = field(default_factory=dict)  # peripheral -> not ok since (unix s)

@@ -10,14 +10,16 @@ chain gap holds back the cart's later records (per-cart order).
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from gateway.errors import GatewayStoreError
-from gateway.store.connection import SqliteConnection, bump
-from gateway.store.model import Pending
+from gateway.store.connection import bump
+from gateway.store.model import Alert, BatchResult, Pending
+from gateway.store.quarantine import SqliteQuarantine
 
 
-class SqliteOutbox(SqliteConnection):
+class SqliteOutbox(SqliteQuarantine):
     """``Outbox`` on SQLite: what the forwarder reads and marks."""
 
     def recover_forwarding(self, now: float) -> int:
@@ -73,7 +75,16 @@ class SqliteOutbox(SqliteConnection):
                      (error, next_attempt_at, int(unknown)))
 
     def mark_dead(self, record_id: str, reason: str) -> None:
-        self._update(record_id, "dead-lettering", "forward_state = 'dead', last_error = ?", (reason,))
+        """The platform refused the record for good: dead-lettered, and a RECORD_REJECTED alert
+        raised (or counted on the cart's active one) in the same commit."""
+        with self._tx("dead-lettering") as db:
+            row = db.execute("UPDATE records SET forward_state = 'dead', last_error = ?"
+                             " WHERE id = ? AND forward_state = 'forwarding' RETURNING cart, site",
+                             (reason, record_id)).fetchone()
+            if row is None:
+                raise GatewayStoreError(f"record {record_id}: no attempt in progress (dead-lettering)")
+            self._alert(db, time.time(), Alert("RECORD_REJECTED", row[0], row[1], f"record {record_id}",
+                                               f"the platform refused it for good: {reason}"), BatchResult([]))
 
     def _update(self, record_id: str, what: str, assignments: str, params: tuple[Any, ...]) -> None:
         """Only a record in 'forwarding' (an attempt in progress) has an outcome to record."""

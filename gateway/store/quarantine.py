@@ -5,7 +5,8 @@ of the whole, a reason of at most ``REASON_MAX`` characters and a topic of at mo
 The bytes the quarantine holds are counted (``counters.quarantine_bytes``, in the same commit as
 each insert); beyond ``budget_bytes`` the oldest rows are dropped and counted
 (``quarantine_dropped``).  Alerts of one kind and cart collapse into one open row with a ``count``
-and ``last_seen``: 6,000 malformed payloads are one alert that says 6,000, not 6,000 rows.
+and ``last_seen`` while active (not resolved): 6,000 malformed payloads are one alert that says 6,000,
+not 6,000 rows.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import hashlib
 import sqlite3
 from dataclasses import replace
 
-from gateway.store.connection import SqliteConnection, bump
+from gateway.store.alerting import CONDITIONS_SQL, SqliteAlerting
+from gateway.store.connection import bump
 from gateway.store.model import Alert, BatchResult, QuarantineRow, Rejected
 
 REASON_MAX = 500  # characters of a quarantine reason or alert detail (an error may quote a payload)
@@ -26,12 +28,13 @@ def _row_bytes(payload: bytes, topic: str, reason: str) -> int:
     return len(payload) + len(topic.encode("utf-8", "replace")) + len(reason.encode("utf-8", "replace"))
 
 
-# Open alert rows kept apart per (kind, cart); beyond this, new carts' alerts are counted on one row
+# Active alert rows kept apart per (kind, cart); beyond this, new carts' alerts are counted on one row
 # per kind.  Far above a real fleet's open alerts (an operator acknowledges them), far below a flood.
+# (Condition alerts are not counted: there is at most one per kind per verified cart.)
 OPEN_ALERT_ROWS_MAX = 200
 
 
-class SqliteQuarantine(SqliteConnection):
+class SqliteQuarantine(SqliteAlerting):
     """Quarantine rows, their budget, collapsed alerts; ``quarantine`` / ``quarantine_row``."""
 
     def _reject(self, db: sqlite3.Connection, now: float, item: Rejected, result: BatchResult) -> str | None:
@@ -72,25 +75,27 @@ class SqliteQuarantine(SqliteConnection):
             db.execute("UPDATE counters SET value = ? WHERE name = 'quarantine_bytes'", (held,))
             bump(db, "quarantine_dropped", dropped)
 
-    @staticmethod
-    def _alert(db: sqlite3.Connection, now: float, alert: Alert, result: BatchResult) -> None:
-        """Raise ``alert``, or count it on the open alert of the same kind and cart (the subject and
-        detail then say what the latest occurrence was).  Beyond ``OPEN_ALERT_ROWS_MAX`` open rows, new
-        carts' alerts share one row per kind: a flood of made-up cart ids must not grow the table."""
+    def _alert(self, db: sqlite3.Connection, now: float, alert: Alert, result: BatchResult) -> None:
+        """Raise ``alert``, or count it on the active alert of the same kind and cart (the subject and
+        detail then say what the latest occurrence was).  Beyond ``OPEN_ALERT_ROWS_MAX`` active rows, new
+        carts' alerts share one row per kind: a flood of made-up cart ids must not grow the table.
+        A new row is an "opened" change for the webhook (``SqliteAlerting``)."""
         detail = alert.detail[:REASON_MAX]
         if alert.cart is not None and db.execute(
-                "SELECT 1 FROM alerts WHERE kind = ? AND cart = ? AND acknowledged_at IS NULL",
+                "SELECT 1 FROM alerts WHERE kind = ? AND cart = ? AND resolved_at IS NULL",
                 (alert.kind, alert.cart)).fetchone() is None and db.execute(
-                "SELECT COUNT(*) FROM alerts WHERE acknowledged_at IS NULL").fetchone()[0] >= OPEN_ALERT_ROWS_MAX:
+                f"SELECT COUNT(*) FROM alerts WHERE resolved_at IS NULL AND kind NOT IN ({CONDITIONS_SQL})"
+                ).fetchone()[0] >= OPEN_ALERT_ROWS_MAX:
             alert = replace(alert, cart=None, subject=f"{alert.cart}: {alert.subject}"[:REASON_MAX])
         cur = db.execute("UPDATE alerts SET count = count + 1, last_seen = ?, subject = ?, detail = ?"
-                         " WHERE kind = ? AND cart IS ? AND acknowledged_at IS NULL",
+                         " WHERE kind = ? AND cart IS ? AND resolved_at IS NULL",
                          (now, alert.subject, detail, alert.kind, alert.cart))
         if cur.rowcount:
             return
-        db.execute("INSERT INTO alerts (raised_at, kind, cart, site, subject, detail, last_seen)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (now, alert.kind, alert.cart, alert.site, alert.subject, detail, now))
+        cur = db.execute("INSERT INTO alerts (raised_at, kind, cart, site, subject, detail, last_seen)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (now, alert.kind, alert.cart, alert.site, alert.subject, detail, now))
+        self._event(db, "opened", int(cur.lastrowid or 0), now)
         result.alerts.append(alert)
 
     def quarantine(self, topic: str, payload: bytes, reason: str, now: float, kind: str = "MALFORMED") -> None:

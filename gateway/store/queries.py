@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import GatewayStoreError
+from gateway.store.alerting import ALERT_SQL
 from gateway.store.connection import BUSY_TIMEOUT_MS, SqliteConnection
 from gateway.store.schema import DB_NAME, MIGRATIONS
 
@@ -24,17 +25,21 @@ SUMMARY_ROWS = 1_000
 class SqliteQueries(SqliteConnection):
     """``Queries`` on SQLite."""
 
-    def alerts(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Newest first: {id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count, last_seen}."""
+    def alerts(self, limit: int = 100, cart: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+        """Newest first: {id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count, last_seen,
+        acknowledged_by, ack_note, resolved_at}; only ``cart``'s if given; ``state``: "active" (not
+        resolved), "open" (neither acknowledged nor resolved), "acknowledged" (and not resolved), "resolved"."""
+        if state is not None and state not in _ALERT_STATES:
+            raise ValueError(f"alert state {state!r}: expected one of {', '.join(_ALERT_STATES)}")
+        where = [_ALERT_STATES[state]] if state is not None else []
+        params: list[Any] = []
+        if cart is not None:
+            where.append("cart = ?")
+            params.append(cart)
+        clause = " WHERE " + " AND ".join(where) if where else ""
+        sql = f"SELECT {ALERT_SQL} FROM alerts{clause} ORDER BY id DESC LIMIT ?"
         with self._read("reading alerts") as db:
-            return _rows(db, _ALERTS_SQL, (limit,))
-
-    def acknowledge_alert(self, alert_id: int, now: float) -> bool:
-        """Mark an alert as seen by an operator; a later identical event raises a new one."""
-        with self._tx("acknowledging an alert") as db:
-            cur = db.execute("UPDATE alerts SET acknowledged_at = ? WHERE id = ? AND acknowledged_at IS NULL",
-                             (now, alert_id))
-        return cur.rowcount == 1
+            return _rows(db, sql, (*params, limit))
 
     def chain_state(self, record_id: str) -> str | None:
         with self._read("reading a record") as db:
@@ -70,19 +75,23 @@ class SqliteQueries(SqliteConnection):
         redeliveries, alerts (rows), alert_events (their counts summed), held (stored but not
         forwardable: chain pending or broken), quarantine_bytes (held), quarantine_dropped (rows dropped
         beyond the budget), status_stale (status of an earlier boot ignored), status_ahead (status
-        claiming unverified seqs)."""
+        claiming unverified seqs), alerts_active (not resolved), webhook_queued / webhook_sent /
+        webhook_failures (attempts) / webhook_dropped (beyond the queue's cap)."""
         with self._read("counting") as db:
             return _counts(db)
 
 
-_ALERTS_SQL = ("SELECT id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count, last_seen"
-               " FROM alerts ORDER BY id DESC LIMIT ?")
+_ALERTS_SQL = f"SELECT {ALERT_SQL} FROM alerts ORDER BY id DESC LIMIT ?"
+_ALERT_STATES = {"active": "resolved_at IS NULL", "open": "resolved_at IS NULL AND acknowledged_at IS NULL",
+                 "acknowledged": "resolved_at IS NULL AND acknowledged_at IS NOT NULL",
+                 "resolved": "resolved_at IS NOT NULL"}
 _QUARANTINE_SQL = ("SELECT id, received_at, topic, kind, cart, subject, seq, reason, size, length(payload) AS kept,"
                    " sha256, released_at, release_note FROM quarantine ORDER BY id DESC LIMIT ?")
 _CMD_RESULTS_SQL = ("SELECT cart, site, name, boot_id, counter, outcome, reason, received_at FROM cmd_results"
                     " ORDER BY id DESC LIMIT ?")
 # Event counters besides the tables' own counts (see counts()).
-_EVENTS = ("redeliveries", "quarantine_bytes", "quarantine_dropped", "status_stale", "status_ahead")
+_EVENTS = ("redeliveries", "quarantine_bytes", "quarantine_dropped", "status_stale", "status_ahead", "webhook_sent",
+           "webhook_failures", "webhook_dropped")
 
 _DEAD_SQL = ("SELECT id, site, cart, seq, type, attempts, last_error AS reason, received_at FROM records"
              " WHERE forward_state = 'dead' ORDER BY received_at DESC LIMIT ?")
@@ -112,6 +121,8 @@ def _counts(db: sqlite3.Connection) -> dict[str, int]:
         **{name: int(counters.get(name, 0)) for name in _EVENTS},
         "alerts": int(db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]),
         "alert_events": int(db.execute("SELECT COALESCE(SUM(count), 0) FROM alerts").fetchone()[0]),
+        "alerts_active": int(db.execute("SELECT COUNT(*) FROM alerts WHERE resolved_at IS NULL").fetchone()[0]),
+        "webhook_queued": int(db.execute("SELECT COUNT(*) FROM webhook_outbox").fetchone()[0]),
     }
 
 
@@ -120,10 +131,12 @@ def read_summary(data_dir: Path, limit: int = SUMMARY_ROWS) -> dict[str, Any]:
 
     Keys (stable; tests rely on them): ``counts`` {received, stored, duplicates, quarantined,
     pending, held, forwarding, accepted, dead, redeliveries, alerts, alert_events, quarantine_bytes,
-    quarantine_dropped, status_stale, status_ahead, alerts_by_kind{KIND: n rows},
+    quarantine_dropped, status_stale, status_ahead, alerts_active, webhook_queued, webhook_sent,
+    webhook_failures, webhook_dropped, alerts_by_kind{KIND: n rows},
     alert_events_by_kind{KIND: n events}}; ``carts`` {cart: {site, upto_seq, max_seq, stored,
     chain_ok, chain_pending, chain_broken, last_seen, online}}; ``alerts`` [{id, raised_at, kind,
-    cart, site, subject, detail, acknowledged_at, count, last_seen}] newest first; ``dead`` [{id,
+    cart, site, subject, detail, acknowledged_at, count, last_seen, acknowledged_by, ack_note,
+    resolved_at}] newest first; ``dead`` [{id,
     site, cart, seq, type, attempts, reason, received_at}]; ``quarantine`` [{id, received_at, topic,
     kind, cart, subject, seq, reason, size, kept, sha256, released_at, release_note}] (``kept``: bytes
     of the payload kept, a prefix when below ``size``); ``cmd_results`` [{cart, site, name, boot_id,

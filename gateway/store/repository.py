@@ -1,11 +1,11 @@
-"""What the gateway's parts need of a store, as three narrow interfaces.
+"""What the gateway's parts need of a store, as four narrow interfaces.
 
 The ingest worker sees an ``IngestRepository``, the forwarder an ``Outbox``, the app and operators
-``Queries``; ``GatewayRepository`` is all three plus ``close``.  ``SqliteStore`` is today's one
-implementation; a PostgreSQL one is meant to sit beside it and pass the same tests.  Whatever the
-back-end, the contract of CONVENTIONS 6 holds: ``store_batch`` is ONE transaction that is durable
-when it returns (ingest acks only then), ``mark_forwarding`` is durable before the POST, and every
-failure is a ``GatewayStoreError``.
+``Queries``, the alert workers ``Alerting``; ``GatewayRepository`` is all four plus ``close``.
+``SqliteStore`` is today's one implementation; a PostgreSQL one is meant to sit beside it and pass
+the same tests.  Whatever the back-end, the contract of CONVENTIONS 6 holds: ``store_batch`` is ONE
+transaction that is durable when it returns (ingest acks only then), ``mark_forwarding`` is durable
+before the POST, and every failure is a ``GatewayStoreError``.
 
 The CLI's ``gateway status`` reads through the back-end's read-only summary
 (``gateway.store.read_summary`` for SQLite), which must never migrate or write.
@@ -13,13 +13,16 @@ The CLI's ``gateway status`` reads through the back-end's read-only summary
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from gateway.store.history import Retention
 from gateway.store.model import (
     BatchResult,
     Command,
+    Condition,
     DeviceUpdate,
+    FleetRow,
     Gap,
     Incoming,
     Outcome,
@@ -98,9 +101,19 @@ class Queries(Protocol):
 
     def cmd_results(self, limit: int = 100) -> list[dict[str, Any]]: ...
 
-    def alerts(self, limit: int = 100) -> list[dict[str, Any]]: ...
+    def alerts(self, limit: int = 100, cart: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; ``state``: active | open | acknowledged | resolved."""
+        ...
 
-    def acknowledge_alert(self, alert_id: int, now: float) -> bool: ...
+    def alert(self, alert_id: int) -> dict[str, Any] | None: ...
+
+    def acknowledge_alert(self, alert_id: int, who: str, note: str, now: float) -> bool:
+        """Who saw it, when, a note; resolves an event alert, a condition stays until it clears."""
+        ...
+
+    def telemetry_series(self, cart: str, since: float, until: float, max_points: int = 500) -> list[dict[str, Any]]:
+        """The cart's telemetry history in [since, until], at most ``max_points`` points."""
+        ...
 
     def chain_state(self, record_id: str) -> str | None: ...
 
@@ -111,7 +124,34 @@ class Queries(Protocol):
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]: ...
 
 
-class GatewayRepository(IngestRepository, Outbox, Queries, Protocol):
+class Alerting(Protocol):
+    """What the alert workers need (``gateway.alerts``): the fleet's state, one transaction per rules
+    pass, the webhook's queue, and the history's upkeep."""
+
+    def fleet_state(self) -> list[FleetRow]: ...
+
+    def apply_conditions(self, holding: Iterable[Condition], now: float) -> list[tuple[str, int]]:
+        """Open, refresh and resolve condition alerts in ONE transaction; the changes (event, id)."""
+        ...
+
+    def enable_webhook(self, queue_max: int) -> None:
+        """Queue every alert change for the webhook from now on (bounded)."""
+        ...
+
+    def webhook_head(self) -> tuple[int, str, int, float] | None:
+        """The oldest queued notification: (id, JSON body, attempts, next attempt at)."""
+        ...
+
+    def webhook_sent(self, item_id: int) -> None: ...
+
+    def webhook_retry(self, item_id: int, error: str, next_attempt_at: float) -> None: ...
+
+    def history_maintenance(self, now: float, keep: Retention) -> int:
+        """One bounded step of rollup and retention; the rows consumed (0: nothing left to do)."""
+        ...
+
+
+class GatewayRepository(IngestRepository, Outbox, Queries, Alerting, Protocol):
     """One gateway's store, as the composition root holds it."""
 
     def close(self) -> None: ...

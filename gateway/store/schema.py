@@ -19,6 +19,19 @@ _KINDS_V3_SQL = ", ".join(f"'{k}'" for k in ALERT_KINDS_V3)
 ALERT_KINDS_V4 = (*ALERT_KINDS_V3, "PIN_LOCKOUT")
 _KINDS_V4_SQL = ", ".join(f"'{k}'" for k in ALERT_KINDS_V4)
 
+# Migration 6 (issue 14): the gateway's own alerts beside the wire's.  Condition kinds resolve
+# themselves when the fleet's state clears them; domain kinds come from the flags of stored records.
+ALERT_KINDS_V6 = (*ALERT_KINDS_V4, "RECORD_REJECTED",
+                  "OFFLINE", "BACKLOG", "OLDEST_UNSENT", "CLOCK", "DISK", "PERIPHERAL",
+                  "STORAGE_OVERDUE", "WEIGHT_DEVIATION", "BAG_MISSING")
+_KINDS_V6_SQL = ", ".join(f"'{k}'" for k in ALERT_KINDS_V6)
+# Telemetry history fields (migration 6): each raw row holds them; an aggregate row holds, per field,
+# its sum, the number of non-null values, min and max (so that merging two aggregates is exact).
+HISTORY_FIELDS_V6 = ("backlog", "oldest_unsent_s", "disk_free_mb", "clock_offset_ms", "faults", "online")
+_HISTORY_RAW_SQL = ", ".join(f"{f} INTEGER" for f in HISTORY_FIELDS_V6)
+_HISTORY_AGG_SQL = ", ".join(f"{f}_sum REAL, {f}_n INTEGER NOT NULL DEFAULT 0, {f}_min REAL, {f}_max REAL"
+                             for f in HISTORY_FIELDS_V6)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 1: the walking skeleton
         """CREATE TABLE records (
@@ -209,5 +222,67 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP TABLE alerts",
         "ALTER TABLE alerts_v4 RENAME TO alerts",
         "CREATE INDEX alerts_open ON alerts (kind, cart) WHERE acknowledged_at IS NULL",
+    ),
+    (  # 5 (issue 14): the operator console's users (argon2id hashes; a disabled user keeps its row for the audit)
+        """CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+            password_hash TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+            created_at REAL NOT NULL,
+            changed_at REAL NOT NULL
+        )""",
+    ),
+    (  # 6 (issue 14): alert lifecycle and the gateway's rules, telemetry history, webhook outbox
+        # An alert is active while resolved_at IS NULL (repeats collapse onto it); acknowledged by whom, with a note.
+        f"""CREATE TABLE alerts_v6 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            raised_at REAL NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ({_KINDS_V6_SQL})),
+            cart TEXT,
+            site TEXT,
+            subject TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            acknowledged_at REAL,
+            count INTEGER NOT NULL DEFAULT 1,
+            last_seen REAL NOT NULL,
+            acknowledged_by TEXT,
+            ack_note TEXT,
+            resolved_at REAL
+        )""",
+        # an acknowledged tamper alert was over for the old schema: resolved when acknowledged
+        """INSERT INTO alerts_v6 (id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count, last_seen,
+               resolved_at) SELECT id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count, last_seen,
+               acknowledged_at FROM alerts""",
+        "DROP TABLE alerts",
+        "ALTER TABLE alerts_v6 RENAME TO alerts",
+        "CREATE INDEX alerts_active ON alerts (kind, cart) WHERE resolved_at IS NULL",
+        "CREATE INDEX alerts_cart ON alerts (cart, id)",
+        # since when the online flag holds (the status that flipped it); peripherals not ok since when (JSON)
+        "ALTER TABLE devices ADD COLUMN online_since REAL",
+        "UPDATE devices SET online_since = status_at WHERE online IS NOT NULL",
+        "ALTER TABLE devices ADD COLUMN faulty_since TEXT",
+        f"CREATE TABLE telemetry_raw (cart TEXT NOT NULL, at REAL NOT NULL, {_HISTORY_RAW_SQL})",
+        "CREATE INDEX telemetry_raw_cart ON telemetry_raw (cart, at)",
+        # res: the bucket's width (s): 60 per-minute, 3600 per-hour aggregates; bucket: its start (unix s)
+        f"""CREATE TABLE telemetry_agg (
+            res INTEGER NOT NULL CHECK (res IN (60, 3600)),
+            cart TEXT NOT NULL,
+            bucket REAL NOT NULL,
+            n INTEGER NOT NULL,
+            {_HISTORY_AGG_SQL},
+            UNIQUE (res, cart, bucket)
+        )""",
+        "CREATE INDEX telemetry_agg_age ON telemetry_agg (res, bucket)",
+        # alert changes waiting for the webhook, oldest first; payload: the JSON body as it will be POSTed
+        """CREATE TABLE webhook_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at REAL NOT NULL,
+            event TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            last_error TEXT
+        )""",
     ),
 )

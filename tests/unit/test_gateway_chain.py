@@ -122,7 +122,7 @@ def test_rejected_items_raise_their_kind_in_the_same_commit(store: SqliteStore) 
     store.store_batch(items[:1], NOW + 1)  # the same again: quarantined again, alert still open
     assert (store.counts()["quarantined"], store.counts()["alerts"]) == (5, 4)
     alert_id = store.alerts()[-1]["id"]
-    assert store.acknowledge_alert(alert_id, NOW + 2)
+    assert store.acknowledge_alert(alert_id, "op", "seen", NOW + 2)
     store.store_batch(items[:1], NOW + 3)  # acknowledged: the next one is a new alert
     assert store.counts()["alerts"] == 5
     row = store.alerts()[0]

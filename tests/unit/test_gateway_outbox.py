@@ -10,7 +10,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
 from gateway.config import ForwardConfig
+from gateway.errors import GatewayStoreError
 from gateway.forwarder import Breaker, TokenBucket, backoff_s
 from gateway.store import SqliteStore, read_summary
 from tests.unit.test_gateway_store import NOW, rec
@@ -75,6 +78,15 @@ def test_a_dead_letter_after_a_timeout_is_listed_with_its_reason(tmp_path: Path)
         assert [(d["id"], d["reason"]) for d in store.dead_letters()] == [
             ("id-CART-1-1", "HTTP 422: unknown department")]
         assert store.counts()["dead"] == 1
+        # the refusal is an alert for the operator, in the same commit; a second one is counted on it
+        store.store_batch([rec(2)], NOW)
+        store.mark_forwarding("id-CART-1-2", NOW)
+        store.mark_dead("id-CART-1-2", "HTTP 422: unknown category")
+        alerts = [a for a in store.alerts() if a["kind"] == "RECORD_REJECTED"]
+        assert [(a["cart"], a["count"], a["subject"]) for a in alerts] == [("CART-1", 2, "record id-CART-1-2")]
+        assert "unknown category" in alerts[0]["detail"]
+        with pytest.raises(GatewayStoreError, match="no attempt in progress"):
+            store.mark_dead("id-CART-1-2", "again")
     finally:
         store.close()
 

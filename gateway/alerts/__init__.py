@@ -1,0 +1,1 @@
+"""Alert rules on the fleet's state, their lifecycle, and notifications (webhook)."""
