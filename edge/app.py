@@ -22,6 +22,7 @@ from edge.kiosk.server import KioskServer
 from edge.ledger.store import Ledger
 from edge.ledger.uplink import Uplink
 from edge.messages import Msg, msg
+from edge.version import software_version
 
 if TYPE_CHECKING:
     from edge.devices.actuator import Actuator
@@ -129,6 +130,7 @@ class EdgeApp:
         boot (the gateway raises PIN_LOCKOUT when ``pin_lockouts`` rises)."""
         guard = self.agent.pin_guard
         return {**self._devices(), "printer": self.agent.printer_state, "clock_offset_ms": self.clock.offset_ms,
+                "version": software_version(),
                 "pin_failures": guard.failures, "pin_lockouts": guard.lockouts}
 
     # lifecycle --------------------------------------------------------------------------------

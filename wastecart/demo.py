@@ -34,6 +34,7 @@ from edge.config import ActuatorConfig, CameraConfig, EdgeConfig, KioskConfig, S
 from edge.devices.printer.settings import PrinterSettings
 from edge.errors import CodeError
 from edge.ledger.settings import UplinkSettings
+from edge.version import software_version
 from edge.workflow import State, Step
 from gateway.app import GatewayApp
 from gateway.config import GatewayConfig
@@ -298,6 +299,7 @@ def _demo_user(gateway_data: Path) -> None:
 def _sim_devices(cart: str) -> dict[str, Any]:
     """What a simulated cart of the demo's fleet reports: healthy devices, a clock a little off."""
     return {"scale": "ok", "camera": "ok", "printer": "ok", "actuator": "retracted", "clock": "ntp",
+            "version": software_version(),
             "clock_offset_ms": sum(map(ord, cart)) % 40 - 20}
 
 

@@ -39,7 +39,7 @@ def fleet_row(cart: str, site: str, online: int | None, since: float | None, las
         "disk_free_mb": telemetry.get("disk_free_mb"), "telemetry_at": telemetry_at,
         "clock": latest("clock"), "clock_offset_ms": latest("clock_offset_ms"),
         **{name: latest(name) for name in PERIPHERALS},
-        "handovers_today": today[0], "kg_today": today[1],
+        "handovers_today": today[0], "kg_today": today[1], "version": latest("version"),
     }
 
 

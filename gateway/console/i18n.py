@@ -38,6 +38,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {  # key: (zh-CN, English)
     "col_camera": ("相机", "Camera"),
     "col_printer": ("打印机", "Printer"),
     "col_actuator": ("滑出机构", "Slide-out"),
+    "col_version": ("软件版本", "Version"),
     "col_boot": ("启动", "Boot"),
     "state_online": ("在线", "online"),
     "state_offline": ("离线", "offline"),

@@ -61,6 +61,9 @@ class ConsoleServer:
         token = metrics_token(self.config.metrics_token_file)
         try:
             sock = socket.create_server((host, port or 0), reuse_port=False)
+            # Accepted sockets inherit it: without it a small answer on a kept-alive connection waits
+            # ~40 ms for the client's delayed ACK (asyncio sets it only on sockets it creates itself).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:
             raise GatewayError(f"console: cannot listen on {host}:{port} ({exc.strerror or exc}); "
                                "free the port or pick another with --port / console.port") from exc

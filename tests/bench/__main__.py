@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.bench import bench_cart, bench_gateway, bench_kiosk, bench_latency, bench_qr, bench_scale
+from tests.bench import bench_cart, bench_console, bench_gateway, bench_kiosk, bench_latency, bench_qr, bench_scale
 
 BENCHES = {
     "e2e_latency": bench_latency.run,
@@ -20,6 +20,7 @@ BENCHES = {
     "scale_parsers": bench_scale.run,
     "qr_decode": bench_qr.run,
     "kiosk_hostile": bench_kiosk.run,
+    "console": bench_console.run,
 }
 
 

@@ -4,7 +4,7 @@
 (function () {
   const T = JSON.parse(document.getElementById("fleet-texts").textContent);
   const COLS = ["cart", "site", "state", "since", "last_seen", "backlog", "oldest_unsent_s", "disk_free_mb",
-                "clock", "scale", "camera", "printer", "actuator", "handovers_today", "kg_today", "boot"];
+                "clock", "scale", "camera", "printer", "actuator", "handovers_today", "kg_today", "version", "boot"];
   const RETRY_MS = 2000; // ms: reconnect delay after the stream dropped (EventSource's own is ~3 s)
   let data = JSON.parse(document.getElementById("fleet-data").textContent || "{}");
   let skew = 0; // s: browser clock minus server clock, so "since" ages are the server's
