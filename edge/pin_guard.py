@@ -31,7 +31,6 @@ attacker cannot make up collectors to grow it).
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import deque
@@ -39,26 +38,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from edge.backoff import FailureRuns, RunPolicy, Wait
 from edge.pins import PinPolicy
 
 NOBODY = ""  # the run key when no collector is signed in (PIN entry is offered only in a round)
 ESCALATION_S = 24 * 3600.0  # s: a lockout this soon after the previous one lasts twice as long as it
 
 
-@dataclass(frozen=True)
-class Refused:
-    """The PIN was not checked: PIN entry is ``locked``, or the back-off asks to wait; ``seconds`` left."""
-
-    locked: bool
-    seconds: float
-
-    @property
-    def whole_seconds(self) -> int:
-        return max(1, math.ceil(self.seconds))
-
-    @property
-    def whole_minutes(self) -> int:
-        return max(1, math.ceil(self.seconds / 60))
+Refused = Wait  # the PIN was not checked: PIN entry is ``locked``, or the back-off asks to wait
 
 
 @dataclass(frozen=True)
@@ -83,13 +70,6 @@ class Checked:
 Outcome = Refused | Checked
 
 
-@dataclass
-class _Run:
-    count: int = 0  # wrong PINs in a row
-    last: float = 0.0  # monotonic time of the last one
-    locked_until: float | None = None
-
-
 class PinGuard:
     """Back-off and lockout for PIN tries (see the module docstring); safe to call from any thread."""
 
@@ -97,7 +77,7 @@ class PinGuard:
         self.policy = policy
         self._clock = clock
         self._lock = threading.Lock()
-        self._runs: dict[str, _Run] = {}
+        self._runs = FailureRuns(RunPolicy(policy.free_failures, policy.backoff_s, policy.backoff_max_s))
         self._window: deque[float] = deque()  # the kiosk's failures within window_min (monotonic times)
         self._kiosk_until: float | None = None
         self._last_lock: tuple[float, float] | None = None  # (when, seconds) of the latest lockout: escalation
@@ -120,34 +100,15 @@ class PinGuard:
             if now < self._kiosk_until:
                 return Refused(True, self._kiosk_until - now)
             self._kiosk_until = None  # expired: entry re-opens (runs and window were cleared at the lockout)
-        run = self._runs.get(key)
-        if run is None:
-            return None
-        if run.locked_until is not None:
-            if now < run.locked_until:
-                return Refused(True, run.locked_until - now)
-            del self._runs[key]  # expired: a fresh run
-            return None
-        if run.count >= self.policy.free_failures:
-            ready = run.last + self._backoff(run.count)
-            if now < ready:
-                return Refused(False, ready - now)
-        return None
-
-    def _backoff(self, count: int) -> float:
-        """The wait after the ``count``-th failure in a row (count >= free_failures)."""
-        k = min(count - self.policy.free_failures, 64)  # 2**64 × the least back-off is past any cap
-        return float(min(self.policy.backoff_max_s, self.policy.backoff_s * 2.0**k))
+        return self._runs.wait(key, now)
 
     def _record(self, key: str, who: str | None, now: float) -> Checked:
         p = self.policy
         if who is not None:
-            self._runs.pop(key, None)  # a right PIN ends the run; the kiosk's window keeps its failures
+            self._runs.end(key)  # a right PIN ends the run; the kiosk's window keeps its failures
             return Checked(who)
         self.failures += 1
-        run = self._runs.setdefault(key, _Run())
-        run.count += 1
-        run.last = now
+        count = self._runs.fail(key, now)
         self._window.append(now)
         while self._window and self._window[0] <= now - p.window_min * 60:
             self._window.popleft()
@@ -157,13 +118,13 @@ class PinGuard:
             self._window.clear()
             self._runs.clear()
             self.lockouts += 1
-            return Checked(None, run.count, Lockout("kiosk", key, failures, lock_s))
-        if run.count >= p.lockout_after:
+            return Checked(None, count, Lockout("kiosk", key, failures, lock_s))
+        if count >= p.lockout_after:
             lock_s = self._lock_length(now)
-            run.locked_until = now + lock_s
+            self._runs.lock(key, now + lock_s)
             self.lockouts += 1
-            return Checked(None, run.count, Lockout("person", key, run.count, lock_s))
-        return Checked(None, run.count)
+            return Checked(None, count, Lockout("person", key, count, lock_s))
+        return Checked(None, count)
 
     def _lock_length(self, now: float) -> float:
         """Seconds of the lockout starting now: ``lockout_min``, or twice the previous one if that

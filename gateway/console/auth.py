@@ -7,25 +7,24 @@ No I/O here and no clock but an injected one, so the unit tests drive it directl
   ``free_failures`` each try waits ``backoff_s * 2**k`` (at most ``backoff_max_s``); after
   ``lockout_after`` the key is locked for ``lockout_min``.  A try during a wait is refused unchecked
   (not counted).  A run quiet for ``lockout_min`` is forgotten.  Keys are attacker-chosen, so the
-  table is bounded (``tracked``; the least recently failed go first).  Like ``edge.pin_guard`` in
-  spirit; that one trusts its keys (MAC-checked badges) and keeps them all.
+  table is bounded (``tracked``; the least recently failed go first).  The runs are
+  ``edge.backoff.FailureRuns``, as the kiosk's PIN limits' are (those trust their keys, MAC-checked
+  badges, and keep them all).
 - CSRF: a random token per session, compared in constant time with the form field or header.
 """
 
 from __future__ import annotations
 
 import hmac
-import math
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from edge.backoff import FailureRuns, RunPolicy, Wait
 from gateway.console.settings import LoginLimits
 from gateway.store.users import ROLES
 
@@ -67,55 +66,23 @@ class Passwords:
             return False
 
 
-@dataclass(frozen=True)
-class Wait:
-    """The try was not checked: ``locked`` (a lockout) or a back-off; ``seconds`` left."""
-
-    locked: bool
-    seconds: float
-
-    @property
-    def whole_seconds(self) -> int:
-        return max(1, math.ceil(self.seconds))
-
-
-@dataclass
-class _Run:
-    count: int = 0  # failures in a row
-    last: float = 0.0  # monotonic time of the latest
-    locked_until: float | None = None
-
-
 class LoginLimiter:
-    """Back-off then lockout per key (see the module docstring); thread-safe; bounded."""
+    """Back-off then lockout per key (see the module docstring); thread-safe; bounded.  The runs are
+    ``edge.backoff.FailureRuns``, the mechanism the kiosk's PIN limits use too."""
 
     def __init__(self, limits: LoginLimits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self._clock = clock
         self._lock = threading.Lock()
-        self._runs: OrderedDict[str, _Run] = OrderedDict()
+        self._runs = FailureRuns(RunPolicy(limits.free_failures, limits.backoff_s, limits.backoff_max_s,
+                                           forget_after_s=limits.lockout_min * 60, tracked=limits.tracked))
         self.lockouts = 0  # since start (a metric, a log line)
 
     def check(self, *keys: str) -> Wait | None:
         """None if every key may try now; else the longest wait among them."""
         now = self._clock()
-        waits: list[Wait] = []
         with self._lock:
-            for key in keys:
-                run = self._runs.get(key)
-                if run is None:
-                    continue
-                if run.locked_until is not None:
-                    if now < run.locked_until:
-                        waits.append(Wait(True, run.locked_until - now))
-                    else:
-                        del self._runs[key]  # served its lockout: a fresh run
-                elif now - run.last > self.limits.lockout_min * 60:
-                    del self._runs[key]  # quiet for as long as a lockout: forgotten
-                elif run.count >= self.limits.free_failures:
-                    ready = run.last + self._backoff(run.count)
-                    if now < ready:
-                        waits.append(Wait(False, ready - now))
+            waits = [w for w in (self._runs.wait(key, now) for key in keys) if w is not None]
         return max(waits, key=lambda w: (w.locked, w.seconds)) if waits else None
 
     def failed(self, *keys: str) -> bool:
@@ -124,29 +91,17 @@ class LoginLimiter:
         locked = False
         with self._lock:
             for key in keys:
-                run = self._runs.pop(key, None) or _Run()
-                self._runs[key] = run  # most recent last: eviction takes the oldest
-                if run.locked_until is None and run.count and now - run.last > self.limits.lockout_min * 60:
-                    run.count = 0  # quiet for as long as a lockout: a fresh run
-                run.count += 1
-                run.last = now
-                if run.count >= self.limits.lockout_after and run.locked_until is None:
-                    run.locked_until = now + self.limits.lockout_min * 60
+                if self._runs.fail(key, now) >= self.limits.lockout_after and not self._runs.locked(key):
+                    self._runs.lock(key, now + self.limits.lockout_min * 60)
                     self.lockouts += 1
                     locked = True
-            while len(self._runs) > self.limits.tracked:
-                self._runs.popitem(last=False)
         return locked
 
     def succeeded(self, *keys: str) -> None:
         """A right password ends the runs of these keys."""
         with self._lock:
             for key in keys:
-                self._runs.pop(key, None)
-
-    def _backoff(self, count: int) -> float:
-        k = min(count - self.limits.free_failures, 64)  # 2**64 × any back-off is past every cap
-        return float(min(self.limits.backoff_max_s, self.limits.backoff_s * 2.0**k))
+                self._runs.end(key)
 
 
 def new_csrf_token() -> str:

@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 OURS = ("edge", "gateway", "sim_devices", "wastecart")
 MAX_LINES = 500
-GATEWAY_MAY_USE = ("edge.wire", "edge.mqtt", "edge.tls", "edge.worker", "edge.catalogue")
+GATEWAY_MAY_USE = ("edge.wire", "edge.mqtt", "edge.tls", "edge.worker", "edge.catalogue", "edge.backoff")
 # What runs: threads, sockets, SQLite, drivers.  A settings model may not pull one of these in.
 SERVICES = ("edge.app", "edge.agent", "edge.ledger.store", "edge.ledger.uplink", "edge.kiosk.server",
             "edge.kiosk.handler", "edge.mqtt", "edge.devices.camera", "edge.devices.scanner",
