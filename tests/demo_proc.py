@@ -17,15 +17,17 @@ STARTUP_S = 60.0  # s: the demo starts every part and scripts its round before i
 
 
 @dataclass(frozen=True)
-class Dashboard:
-    url: str
+class RunningDemo:
+    proc: subprocess.Popen[str]
+    said: str  # what it printed up to "demo still running": where each part listens
+    url: str  # the operator console it printed, and its demo login
     user: str
     password: str
 
 
 @contextmanager
-def running_demo(data: Path, *args: str) -> Iterator[Dashboard]:
-    """The demo on ``data`` with ``args``; yields the console it printed (URL and demo login)."""
+def running_demo(data: Path, *args: str) -> Iterator[RunningDemo]:
+    """The demo on ``data`` with ``args``; yields it with what it printed (a test may kill it)."""
     demo = subprocess.Popen([sys.executable, "-m", "wastecart.cli", "demo", "--rounds", "1", "--port", "0",
                              "--console-port", "0", "--data", str(data), *args],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -39,7 +41,7 @@ def running_demo(data: Path, *args: str) -> Iterator[Dashboard]:
                 break
         found = re.search(r"^dashboard\s+(http://\S+/)\s.*log in as (\S+) / (\S+)", "".join(said), re.M)
         assert found, "".join(said)
-        yield Dashboard(*found.groups())
+        yield RunningDemo(demo, "".join(said), *found.groups())
     finally:
         demo.send_signal(signal.SIGTERM)
         try:

@@ -18,6 +18,8 @@ import argparse
 import json
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -266,11 +268,17 @@ def _register_users(cli: Cli) -> None:
             v.add_argument("--role", choices=ROLES, required=True, help="viewer (reads), operator (acts), admin")
 
 
-def _users_db(data: Path) -> Any:
+@contextmanager
+def _users_db(data: Path) -> Iterator[Any]:
+    """The gateway's users table (``DATA/gateway.sqlite``), closed afterwards."""
     from gateway.store.schema import DB_NAME
     from gateway.store.users import SqliteUsers
 
-    return SqliteUsers(data / DB_NAME)
+    db = SqliteUsers(data / DB_NAME)
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 def _read_password(confirm: bool) -> str:
@@ -300,22 +308,16 @@ def _user_add(args: argparse.Namespace) -> int:
 
     check_name(args.name)
     password_hash = Passwords().hash(_read_password(confirm=True))
-    db = _users_db(args.data)
-    try:
+    with _users_db(args.data) as db:
         if not db.add_user(args.name, args.role, password_hash, time.time()):
             raise WastecartError(f"user {args.name} exists already (gateway user passwd / disable change it)")
-    finally:
-        db.close()
     print(f"user {args.name} added ({args.role})", flush=True)
     return 0
 
 
 def _user_list(args: argparse.Namespace) -> int:
-    db = _users_db(args.data)
-    try:
+    with _users_db(args.data) as db:
         users = db.users()
-    finally:
-        db.close()
     print(f"{'name':<24} {'role':<9} {'state':<9} changed")
     for u in users:
         print(f"{u['name']:<24} {u['role']:<9} {'disabled' if u['disabled'] else 'active':<9} {_when(u['changed_at'])}")
@@ -325,12 +327,9 @@ def _user_list(args: argparse.Namespace) -> int:
 def _user_disable(args: argparse.Namespace) -> int:
     import time
 
-    db = _users_db(args.data)
-    try:
+    with _users_db(args.data) as db:
         if not db.set_disabled(args.name, True, time.time()):
             raise WastecartError(f"no user {args.name}")
-    finally:
-        db.close()
     print(f"user {args.name} disabled; its sessions have ended", flush=True)
     return 0
 
@@ -340,13 +339,10 @@ def _user_passwd(args: argparse.Namespace) -> int:
 
     from gateway.console.auth import Passwords
 
-    db = _users_db(args.data)
-    try:
+    with _users_db(args.data) as db:
         if db.user(args.name) is None:
             raise WastecartError(f"no user {args.name}")
         if not db.set_password(args.name, Passwords().hash(_read_password(confirm=True)), time.time()):
             raise WastecartError(f"no user {args.name}")
-    finally:
-        db.close()
     print(f"password of {args.name} changed; its sessions have ended", flush=True)
     return 0

@@ -9,7 +9,7 @@
 - CONDITION_KINDS: a state of the fleet (``gateway.alerts.rules``): opened when it holds, resolved
   by the rules engine when it no longer does; acknowledging only says an operator is on it.
 
-The store's CHECK lists them written out (``gateway.store.schema.ALERT_KINDS_V6``); a test keeps
+The store's CHECK lists them written out (``gateway.store.schema.ALERT_KINDS_V5``); a test keeps
 the two equal.
 """
 

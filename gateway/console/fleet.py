@@ -18,7 +18,7 @@ from gateway.store.users import SqliteUsers
 FLEET_MAX = 20_000  # carts listed at most: a county's fleet is a few thousand; bounds the page and the stream
 PERIPHERALS = ("scale", "camera", "printer", "actuator")
 
-# since: online_since (migration 6) — when the online flag took its value; status_at for older rows
+# since: online_since (migration 5) — when the online flag took its value; status_at for older rows
 _FLEET_SQL = ("SELECT cart, site, online, COALESCE(online_since, status_at), last_seen, boot_id, status, telemetry,"
               " telemetry_at FROM devices ORDER BY site, cart LIMIT ?")
 

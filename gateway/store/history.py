@@ -21,7 +21,7 @@ from typing import Any
 
 from gateway.alerts.catalogue import PERIPHERALS, faulty
 from gateway.store.connection import SqliteConnection
-from gateway.store.schema import HISTORY_FIELDS_V6 as FIELDS
+from gateway.store.schema import HISTORY_FIELDS_V5 as FIELDS
 
 # A cart's telemetry is kept at most once per this many seconds: carts report every 30 s, so only a
 # faulty or hostile (but correctly signed) cart reporting faster is thinned, and its rows stay bounded.

@@ -13,24 +13,23 @@ DB_NAME = "gateway.sqlite"
 
 # Alert kinds each migration allows.  Written out, not taken from wire.ALERT_KINDS, so that a
 # released migration never changes under a new release: migrations 2 and 3 allow the wire's kinds
-# as of issue 11, migration 4 adds PIN_LOCKOUT (issue 13).
+# as of issue 11.
 ALERT_KINDS_V3 = ("FORGED", "ALTERED", "REPLAYED", "CHAIN_BREAK", "SEQ_GAP", "UNKNOWN_CART", "MALFORMED")
 _KINDS_V3_SQL = ", ".join(f"'{k}'" for k in ALERT_KINDS_V3)
-ALERT_KINDS_V4 = (*ALERT_KINDS_V3, "PIN_LOCKOUT")
-_KINDS_V4_SQL = ", ".join(f"'{k}'" for k in ALERT_KINDS_V4)
 
-# Migration 6 (issue 14): the gateway's own alerts beside the wire's.  Condition kinds resolve
-# themselves when the fleet's state clears them; domain kinds come from the flags of stored records.
-ALERT_KINDS_V6 = (*ALERT_KINDS_V4, "RECORD_REJECTED",
+# Migration 5 (issues 13, 14): PIN_LOCKOUT and the gateway's own alerts beside the wire's.  Condition
+# kinds resolve themselves when the fleet's state clears them; domain kinds come from the flags of
+# stored records.
+ALERT_KINDS_V5 = (*ALERT_KINDS_V3, "PIN_LOCKOUT", "RECORD_REJECTED",
                   "OFFLINE", "BACKLOG", "OLDEST_UNSENT", "CLOCK", "DISK", "PERIPHERAL",
                   "STORAGE_OVERDUE", "WEIGHT_DEVIATION", "BAG_MISSING")
-_KINDS_V6_SQL = ", ".join(f"'{k}'" for k in ALERT_KINDS_V6)
-# Telemetry history fields (migration 6): each raw row holds them; an aggregate row holds, per field,
+_KINDS_V5_SQL = ", ".join(f"'{k}'" for k in ALERT_KINDS_V5)
+# Telemetry history fields (migration 5): each raw row holds them; an aggregate row holds, per field,
 # its sum, the number of non-null values, min and max (so that merging two aggregates is exact).
-HISTORY_FIELDS_V6 = ("backlog", "oldest_unsent_s", "disk_free_mb", "clock_offset_ms", "faults", "online")
-_HISTORY_RAW_SQL = ", ".join(f"{f} INTEGER" for f in HISTORY_FIELDS_V6)
+HISTORY_FIELDS_V5 = ("backlog", "oldest_unsent_s", "disk_free_mb", "clock_offset_ms", "faults", "online")
+_HISTORY_RAW_SQL = ", ".join(f"{f} INTEGER" for f in HISTORY_FIELDS_V5)
 _HISTORY_AGG_SQL = ", ".join(f"{f}_sum REAL, {f}_n INTEGER NOT NULL DEFAULT 0, {f}_min REAL, {f}_max REAL"
-                             for f in HISTORY_FIELDS_V6)
+                             for f in HISTORY_FIELDS_V5)
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 1: the walking skeleton
@@ -203,27 +202,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             received_at REAL NOT NULL
         )""",
     ),
-    (  # 4 (issue 13): the PIN_LOCKOUT alert (a CHECK cannot be altered in SQLite: the table is rebuilt)
-        f"""CREATE TABLE alerts_v4 (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            raised_at REAL NOT NULL,
-            kind TEXT NOT NULL CHECK (kind IN ({_KINDS_V4_SQL})),
-            cart TEXT,
-            site TEXT,
-            subject TEXT NOT NULL,
-            detail TEXT NOT NULL,
-            acknowledged_at REAL,
-            count INTEGER NOT NULL DEFAULT 1,
-            last_seen REAL NOT NULL
-        )""",
-        """INSERT INTO alerts_v4 (id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count,
-               last_seen) SELECT id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count, last_seen
-               FROM alerts""",
-        "DROP TABLE alerts",
-        "ALTER TABLE alerts_v4 RENAME TO alerts",
-        "CREATE INDEX alerts_open ON alerts (kind, cart) WHERE acknowledged_at IS NULL",
-    ),
-    (  # 5 (issue 14): the operator console's users (argon2id hashes; a disabled user keeps its row for the audit)
+    (  # 4 (issue 14): the operator console's users (argon2id hashes; a disabled user keeps its row for the audit)
         """CREATE TABLE users (
             name TEXT PRIMARY KEY,
             role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
@@ -233,12 +212,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             changed_at REAL NOT NULL
         )""",
     ),
-    (  # 6 (issue 14): alert lifecycle and the gateway's rules, telemetry history, webhook outbox
+    (  # 5 (issues 13, 14): alert lifecycle, PIN_LOCKOUT and the gateway's rules, telemetry history, webhook outbox
         # An alert is active while resolved_at IS NULL (repeats collapse onto it); acknowledged by whom, with a note.
-        f"""CREATE TABLE alerts_v6 (
+        f"""CREATE TABLE alerts_v5 (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             raised_at REAL NOT NULL,
-            kind TEXT NOT NULL CHECK (kind IN ({_KINDS_V6_SQL})),
+            kind TEXT NOT NULL CHECK (kind IN ({_KINDS_V5_SQL})),
             cart TEXT,
             site TEXT,
             subject TEXT NOT NULL,
@@ -251,11 +230,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             resolved_at REAL
         )""",
         # an acknowledged tamper alert was over for the old schema: resolved when acknowledged
-        """INSERT INTO alerts_v6 (id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count, last_seen,
+        """INSERT INTO alerts_v5 (id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count, last_seen,
                resolved_at) SELECT id, raised_at, kind, cart, site, subject, detail, acknowledged_at, count, last_seen,
                acknowledged_at FROM alerts""",
         "DROP TABLE alerts",
-        "ALTER TABLE alerts_v6 RENAME TO alerts",
+        "ALTER TABLE alerts_v5 RENAME TO alerts",
         "CREATE INDEX alerts_active ON alerts (kind, cart) WHERE resolved_at IS NULL",
         "CREATE INDEX alerts_cart ON alerts (cart, id)",
         # since when the online flag holds (the status that flipped it); peripherals not ok since when (JSON)

@@ -1,4 +1,4 @@
-"""The operator console's users: name, role, argon2id hash, disabled flag (migration 5).
+"""The operator console's users: name, role, argon2id hash, disabled flag (migration 4).
 
 Hashing is the caller's (``gateway.console.auth``); this room only keeps rows.  A disabled user
 keeps its row, so a name is never reused silently and what it did stays attributable.  Every

@@ -67,7 +67,7 @@ _VALUES = (f"CASE WHEN c.i % {BACKLOG_EVERY} = 0 THEN (k * 7 + c.i) % 40 ELSE 0 
            " c.disk - (k % 500) AS disk, (k * 7 + c.i * 13) % 41 - 20 AS clock,"
            f" CASE WHEN c.i % {FAULTY_EVERY} = 0 THEN 1 ELSE 0 END AS faults,"
            f" CASE WHEN c.i % {OFFLINE_EVERY} = 0 THEN 0 ELSE 1 END AS online")
-_FIELDS = ("backlog", "oldest", "disk", "clock", "faults", "online")  # as HISTORY_FIELDS_V6, in order
+_FIELDS = ("backlog", "oldest", "disk", "clock", "faults", "online")  # as HISTORY_FIELDS_V5, in order
 
 
 def _agg_select(res: int, per_bucket: int) -> str:

@@ -7,14 +7,14 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests.demo_proc import running_demo
 
 WAIT_S = 10.0  # s: the demo's first round, and then the broker's exit after the kill
 
@@ -63,35 +63,17 @@ def test_a_demo_killed_with_sigkill_leaves_nothing_running(secure: bool) -> None
     # tmp_path lives under a 0700 folder)
     root = Path(tempfile.mkdtemp(prefix="wc-test-demo-kill-"))
     root.chmod(0o755)
-    data = root / "demo"
-    demo = subprocess.Popen([sys.executable, "-m", "wastecart.cli", "demo", "--rounds", "1", "--port", "0",
-                             "--data", str(data), *(["--secure"] if secure else [])],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        assert demo.stdout is not None
-        broker_port = None
-        said = []
-        deadline = time.monotonic() + 60
-        for line in demo.stdout:  # the demo prints where each part listens, then its rounds
-            said.append(line)
-            found = re.match(r"broker\s+mqtts?://[^:]+:(\d+)", line)
-            if found:
-                broker_port = int(found[1])
-            if "demo still running" in line or time.monotonic() > deadline:
-                break
-        assert broker_port is not None and _listening(broker_port), "".join(said[-20:])
-        helpers = _children(demo.pid)
-        assert helpers, "the demo started no helper process: nothing to check"
-        demo.send_signal(signal.SIGKILL)
-        demo.wait(timeout=WAIT_S)
-        assert _wait(lambda: not any(_alive(p) for p in helpers), WAIT_S), \
-            f"still running after the demo was killed: {[p for p in helpers if _alive(p)]}"
-        assert not _listening(broker_port)
+        with running_demo(root / "demo", *(["--secure"] if secure else [])) as demo:
+            found = re.search(r"^broker\s+mqtts?://[^:]+:(\d+)", demo.said, re.M)
+            assert found and _listening(int(found[1])), demo.said
+            broker_port = int(found[1])
+            helpers = _children(demo.proc.pid)
+            assert helpers, "the demo started no helper process: nothing to check"
+            demo.proc.send_signal(signal.SIGKILL)
+            demo.proc.wait(timeout=WAIT_S)
+            assert _wait(lambda: not any(_alive(p) for p in helpers), WAIT_S), \
+                f"still running after the demo was killed: {[p for p in helpers if _alive(p)]}"
+            assert not _listening(broker_port)
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
-        for pipe in (demo.stdin, demo.stdout):
-            if pipe is not None:
-                pipe.close()
         shutil.rmtree(root, ignore_errors=True)

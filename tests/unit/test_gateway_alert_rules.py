@@ -17,7 +17,7 @@ from gateway.alerts import rules
 from gateway.alerts.catalogue import ALL_KINDS, CONDITION_KINDS
 from gateway.alerts.settings import AlertsConfig
 from gateway.store import Alert, BatchResult, Condition, DeviceUpdate, FleetRow, Incoming, SqliteStore
-from gateway.store.schema import ALERT_KINDS_V6
+from gateway.store.schema import ALERT_KINDS_V5
 
 NOW = 1_700_000_000.0
 LIMITS = AlertsConfig(offline_min=5, backlog_max=100, oldest_unsent_min=30, clock_offset_s=60, disk_free_mb=500,
@@ -130,7 +130,7 @@ def test_the_webhook_queue_is_bounded_and_counts_what_it_dropped(store: SqliteSt
 
 
 def test_the_stores_kinds_are_the_catalogues_and_each_fits_the_table(store: SqliteStore) -> None:
-    assert set(ALERT_KINDS_V6) == set(ALL_KINDS) and set(CONDITION_KINDS) <= set(ALL_KINDS)
+    assert set(ALERT_KINDS_V5) == set(ALL_KINDS) and set(CONDITION_KINDS) <= set(ALL_KINDS)
     db = sqlite3.connect(store.path)
     try:
         for kind in ALL_KINDS:
@@ -162,12 +162,12 @@ def test_online_since_and_faulty_since_follow_the_carts_messages(store: SqliteSt
     assert (fleet.online, fleet.online_since, fleet.faulty_since) == (False, NOW + 20, {})
 
 
-def test_migration_6_keeps_old_alerts_an_acknowledged_one_resolved(tmp_path: Path) -> None:
+def test_migration_5_keeps_old_alerts_an_acknowledged_one_resolved(tmp_path: Path) -> None:
     from gateway.store.schema import MIGRATIONS
 
     path = tmp_path / "gateway.sqlite"
     db = sqlite3.connect(path, isolation_level=None)
-    for number, statements in enumerate(MIGRATIONS[:5], start=1):
+    for number, statements in enumerate(MIGRATIONS[:4], start=1):
         for sql in statements:
             db.execute(sql)
         db.execute(f"PRAGMA user_version = {number}")
