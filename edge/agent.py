@@ -7,6 +7,11 @@ its own worker so a slow printer never holds up the workflow.  Every failure of 
 back to the machine as an event with its reason (``CommitFailed``, ``Printed(False, …)``): the
 workflow is never left waiting for an answer that will not come.
 
+Two of the gateway's commands are carried out here (``remote_handlers``, registered with the
+uplink): ``config`` on the workflow thread (the thresholds change between two events, saved first
+so that a failure to keep them changes nothing), ``reprint`` on the print worker (the bag's label
+from the cart's own handover record, on its printer).  Each answers once, done or refused and why.
+
 The agent is the kiosk's source (``edge.kiosk.contract.KioskSource``): ``snapshot`` is the screen
 model plus the device block, ``act`` / ``scan`` hand a tap over.
 
@@ -21,18 +26,21 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from edge import codes, pins, workflow
+from edge import codes, pins, remote, workflow
 from edge.clock import SystemClock
 from edge.errors import CodeError, EdgeError
 from edge.kiosk.contract import Changes, KioskError
+from edge.ledger.trust import CmdAnswer
 from edge.messages import Msg, Text, msg
 from edge.pin_guard import Checked, PinGuard, Refused
 from edge.pins import PinPolicy
+from edge.wire.core import CMD_CONFIG, CMD_REPRINT
 from edge.worker import Worker
 from edge.workflow.actions import available
 
@@ -52,6 +60,7 @@ class Ledger(Protocol):
     def commit(self, rtype: str, body: Mapping[str, Any], *, now: datetime, clock: Any) -> Any: ...
     def unsynced_count(self) -> int: ...
     def rejected_count(self) -> int: ...
+    def bodies(self, types: Iterable[str]) -> list[tuple[str, str, int, dict[str, Any]]]: ...
 
 
 class LabelPrinter(Protocol):
@@ -65,6 +74,25 @@ class _PinAnswer:
     while the PIN was being checked, and the answer must not tell a right PIN from a wrong one)."""
 
     event: workflow.Rejected | workflow.PinConfirmed
+
+
+Reply = Callable[[CmdAnswer], None]
+
+
+@dataclass(frozen=True)
+class _Configure:
+    """A ``config`` command, applied on the workflow thread between two events."""
+
+    args: Mapping[str, Any]
+    reply: Reply
+
+
+@dataclass(frozen=True)
+class _Reprint:
+    """A ``reprint`` command, carried out on the print worker like a label of the workflow's."""
+
+    package_code: str
+    reply: Reply
 
 
 def _refusal(refused: Refused) -> Msg:
@@ -92,8 +120,11 @@ class Agent:
                  devices: Callable[[], dict[str, Any]], online: Callable[[], bool],
                  on_commit: Callable[[], None] = lambda: None,
                  actuate: Callable[[str], None] | None = None, pin_policy: PinPolicy | None = None,
-                 on_alarm: Callable[[], None] = lambda: None) -> None:
+                 on_alarm: Callable[[], None] = lambda: None, overrides: Path | None = None) -> None:
         self.machine = machine
+        self._overrides = overrides  # where config commands are kept (remote.OVERRIDES_FILE); None: not kept
+        if overrides is not None:
+            machine.state = replace(machine.state, limits=remote.apply_saved(machine.state.limits, overrides))
         self.clock = clock
         self.ledger = ledger
         self.code_book = code_book
@@ -108,8 +139,8 @@ class Agent:
         self.pin_guard = PinGuard(pin_policy or PinPolicy())
         self._on_alarm = on_alarm  # a PIN lockout: the uplink reports it now
         self.changes = Changes()  # the kiosk waits on this; bumped after every visible change
-        self._events: queue.Queue[workflow.Event | _PinAnswer] = queue.Queue()
-        self._jobs: queue.Queue[workflow.PrintLabel] = queue.Queue()
+        self._events: queue.Queue[workflow.Event | _PinAnswer | _Configure] = queue.Queue()
+        self._jobs: queue.Queue[workflow.PrintLabel | _Reprint] = queue.Queue()
         self._next_tick = time.monotonic() + TICK_S
         self._shown: tuple[dict[str, Any], workflow.State] | None = None  # what the kiosk was last told of
         self._loop = Worker("workflow", self._pass, join_s=5.0, retry_s=0.0)  # a bug loses one event, not a second
@@ -217,9 +248,12 @@ class Agent:
     def _pass(self) -> float:
         """One event (or a tick), then tell the kiosk if what it shows changed."""
         try:
-            got: workflow.Event | _PinAnswer | None = self._events.get(timeout=EVENT_WAIT_S)
+            got: workflow.Event | _PinAnswer | _Configure | None = self._events.get(timeout=EVENT_WAIT_S)
         except queue.Empty:
             got = None
+        if isinstance(got, _Configure):
+            self._configure(got)
+            return 0
         if isinstance(got, _PinAnswer):  # the nurse screen may have gone while the PIN was checked
             got = got.event if available(self.machine.state, "confirm_pin") else workflow.Action(
                 "confirm_pin", "", got.event.at)
@@ -271,7 +305,10 @@ class Agent:
             job = self._jobs.get(timeout=PRINT_WAIT_S)
         except queue.Empty:
             return 0
-        self._print(job)
+        if isinstance(job, _Reprint):
+            job.reply(self._reprint(job.package_code))
+        else:
+            self._print(job)
         return 0
 
     def _print(self, job: workflow.PrintLabel) -> None:
@@ -300,6 +337,57 @@ class Agent:
         log.info("label %s printed (%d bytes, %s)", job.code.ident, result.bytes, result.language)
         self.printer_state = "ok"
         self.put(workflow.Printed(True, None, self.clock.now()))
+
+    # the gateway's commands ------------------------------------------------------------------------
+
+    def remote_handlers(self) -> dict[str, Callable[[Mapping[str, Any], Reply], None]]:
+        """The commands this agent carries out, for ``Uplink.handle``."""
+        return {CMD_CONFIG: lambda args, reply: self._events.put(_Configure(dict(args), reply)),
+                CMD_REPRINT: lambda args, reply: self._jobs.put(_Reprint(str(args["label"]), reply))}
+
+    def _configure(self, job: _Configure) -> None:
+        """On the workflow thread: saved first (a failure to keep it changes nothing), then applied."""
+        try:
+            limits, changed = remote.with_config(self.machine.state.limits, job.args)
+            if self._overrides is not None and changed:
+                remote.save_overrides(self._overrides, job.args)
+        except (ValueError, OSError) as exc:
+            log.warning("config from the gateway refused: %s", exc)
+            job.reply(CmdAnswer(False, str(exc)))
+            return
+        self.machine.state = replace(self.machine.state, limits=limits)
+        log.warning("workflow settings changed by the gateway: %s", ", ".join(changed) or "nothing")
+        job.reply(CmdAnswer(True, ("changed " + ", ".join(changed)) if changed else "no change: already set"))
+
+    def _reprint(self, package_code: str) -> CmdAnswer:
+        """On the print worker: the label of a bag this cart handed over, as its handover recorded it."""
+        from edge.labels import MedicalLabel
+
+        try:
+            found = remote.find_bag(self.ledger.bodies(("handover", "void")), package_code)
+        except EdgeError as exc:
+            return CmdAnswer(False, f"ledger unreadable: {exc}")
+        if isinstance(found, str):
+            return CmdAnswer(False, found)
+        if self.printer is None:
+            return CmdAnswer(False, "this cart has no printer")
+        try:
+            code = codes.Code("B", found.org, package_code, codes.LETTER_OF[found.category])
+            label = MedicalLabel(code=self.code_book.encode(code), org_name=self._org_name or found.org,
+                                 department=found.department, category=found.category, weight_g=found.weight_g,
+                                 produced_at=found.produced_at)
+            result = self.printer.print_label(label)
+        except EdgeError as exc:
+            log.warning("label %s not reprinted: %s", package_code, exc)
+            self.printer_state = "error"
+            return CmdAnswer(False, f"printer error: {exc}")
+        except Exception:  # the worker's one guard, as for the workflow's labels
+            log.exception("reprinting label %s failed", package_code)
+            self.printer_state = "error"
+            return CmdAnswer(False, "printing failed on the cart (see its log)")
+        log.info("label %s reprinted for the gateway (%d bytes, %s)", package_code, result.bytes, result.language)
+        self.printer_state = "ok"
+        return CmdAnswer(True, f"label {package_code} printed")
 
     # lifecycle ------------------------------------------------------------------------------------
 

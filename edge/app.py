@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from edge import codes, keys, tls, workflow
+from edge import codes, keys, remote, tls, workflow
 from edge.agent import Agent
 from edge.clock import SystemClock
 from edge.config import ActuatorConfig, EdgeConfig
@@ -94,7 +94,10 @@ class EdgeApp:
             machine, clock=self.clock, ledger=self.ledger, code_book=code_book,
             pin_hashes=config.workflow.pins, org_name=config.workflow.org_name, printer=self.printer,
             devices=self._devices, online=self.uplink.connected.is_set, on_commit=self.uplink.wake,
-            actuate=self._actuate, pin_policy=config.kiosk.pin, on_alarm=self.uplink.report_soon)
+            actuate=self._actuate, pin_policy=config.kiosk.pin, on_alarm=self.uplink.report_soon,
+            overrides=config.data / remote.OVERRIDES_FILE)
+        for name, handler in self.agent.remote_handlers().items():  # the gateway's reprint and config
+            self.uplink.handle(name, handler)
         self.actuator = build_actuator(config.actuator, self.agent.on_actuator)
         sc, cam = config.scale, config.camera
         if sc.port:

@@ -88,7 +88,8 @@ class GatewayApp:
             log.warning("gateway: %s=1: acks, rejects and commands go out UNSIGNED (benchmark only; "
                         "no cart accepts them)", BENCH_UNSIGNED)
         q = self.config.quarantine
-        self._store = SqliteStore(self.config.db_path, QuarantineLimits(q.keep_bytes, q.budget_bytes))
+        self._store = SqliteStore(self.config.db_path, QuarantineLimits(q.keep_bytes, q.budget_bytes),
+                                  self.config.ledger.timezone)
         self._forwarder = Forwarder(self._store, self.config.platform, self.config.forward, self._notify)
         self._ingest = Ingest(self.config, self._store, self._keys, self._on_commit, self._notify,
                               None if self._unsigned else self._key)
@@ -97,10 +98,14 @@ class GatewayApp:
         self._alerts = AlertWorkers(self._store, self.config, self._notify)
         self._alerts.start()
         if self.config.console.port is not None:  # last: it reads what the others write
+            from gateway.console.hooks import GatewayHooks
             from gateway.console.server import ConsoleServer, metrics_app  # the `gateway` extra: only when asked
 
-            console = ConsoleServer(lambda: self.store, self.config.console, self.config.db_path,
-                                    self.config.data, metrics_app(self))
+            hooks = GatewayHooks(keys=self._keys, data_dir=self.config.data, ledger=self.config.ledger,
+                                 command=self._ingest.operator_command, wake_forwarder=self._forwarder.wake,
+                                 cart_keys_dir=self.config.cart_keys_dir)
+            console = ConsoleServer(lambda: self.store, self.config.console, self.config.db_path, hooks,
+                                    metrics_app(self))
             try:
                 console.start()
             except GatewayError:

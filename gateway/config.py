@@ -16,6 +16,7 @@ from edge import wire
 from edge.tls import TlsSettings
 from gateway.alerts.settings import AlertsConfig, HistoryConfig, WebhookConfig
 from gateway.console.settings import ConsoleConfig
+from gateway.ledger.settings import LedgerConfig
 
 
 class IngestConfig(BaseModel):
@@ -108,6 +109,7 @@ class GatewayConfig(BaseModel):
     alerts: AlertsConfig = AlertsConfig()  # [alerts]: thresholds of the fleet's alert rules
     webhook: WebhookConfig = WebhookConfig()  # [webhook]: where alert notifications go
     history: HistoryConfig = HistoryConfig()  # [history]: telemetry history retention
+    ledger: LedgerConfig = LedgerConfig()  # [ledger]: the ledger's time zone, exports (gateway.ledger)
     cart_keys: dict[str, str] = {}  # cart id -> base64 Ed25519 public key (wire.public_key_text)
     cart_keys_dir: Path | None = None  # folder of <CART>.pub files holding the same base64 text
     ingest: IngestConfig = IngestConfig()

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "wastecart.cmd_demo",
     "wastecart.cmd_edge",
     "wastecart.cmd_gateway",
+    "wastecart.cmd_ledger",
     "wastecart.cmd_scale",
     "wastecart.cmd_qr",
     "wastecart.cmd_codes",

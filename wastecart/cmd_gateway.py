@@ -133,22 +133,19 @@ def _gateway_keygen(args: argparse.Namespace) -> int:
 
 
 def _gateway_release(args: argparse.Namespace) -> int:
-    from gateway.config import GatewayConfig
-    from gateway.ingest import KeyRing
+    import getpass
+
     from gateway.release import release
     from gateway.store import SqliteStore
-    from wastecart.config import load
+    from wastecart.cmd_ledger import cart_key_ring
 
-    keys_dir = args.cart_keys_dir
-    cart_keys: dict[str, str] = {}
-    if args.config is not None:
-        config = load(GatewayConfig, args.config, {"data": str(args.data)})
-        cart_keys, keys_dir = dict(config.cart_keys), keys_dir or config.cart_keys_dir
+    keys = cart_key_ring(args)
     if not (args.data / "gateway.sqlite").is_file():
         raise WastecartError(f"{args.data / 'gateway.sqlite'}: no gateway database here")
     store = SqliteStore(args.data / "gateway.sqlite")
     try:
-        done = release(store, KeyRing(cart_keys, keys_dir), args.quarantine_id)
+        # audited like the console's release: who ran it on this machine
+        done = release(store, keys, args.quarantine_id, user=f"cli:{getpass.getuser()}")
     finally:
         store.close()
     print(done.text, flush=True)

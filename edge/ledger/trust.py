@@ -13,7 +13,10 @@ bound; what is left is whether the message belongs to *this* cart's ledger and *
   have gone out again and are acknowledged again — neither applied nor counted as refused;
 - a **command** runs only for the current ``boot_id``, with a ``counter`` above the last one run
   this boot, with the name its topic says, and with arguments in range (``resend`` from at most
-  the head + 1).
+  the head + 1; ``reprint`` a bag's package code or one of our bag label payloads, parsed by
+  ``edge.codes``; ``config`` one or more known thresholds, each within ``wire.CONFIG_BOUNDS``).
+  The schema bounds the same arguments before the signature is tried; checking again here keeps
+  the cart safe from a schema edited on one side only.
 
 No I/O, no clock of its own (``Throttle`` and ``Bucket`` are handed the time), so the unit tests
 drive every branch, hypothesis included.
@@ -25,7 +28,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge import wire
+from edge import codes, wire
+from edge.errors import CodeError
+from edge.wire.core import CMD_CONFIG, CMD_REPRINT, CONFIG_BOUNDS, LABEL_MAX
 
 REFUSED_KINDS = ("ack", "reject", "cmd")  # what the cart counts as refused (status, telemetry)
 
@@ -73,11 +78,57 @@ def decide_ack(body: Mapping[str, Any], *, own_hash: str | None, high_water: int
 
 @dataclass(frozen=True)
 class CmdDecision:
-    """Run the command, or why not (``reason``, sent back in its ``cmd_result``)."""
+    """Run the command, or why not (``reason``, sent back in its ``cmd_result``).  ``args``: what
+    to run it with, checked (a reprint's label reduced to the bag's package code)."""
 
     run: bool
     reason: str = ""
     counts: bool = False  # it was for this boot and above the last counter: the counter is used up
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CmdAnswer:
+    """What a command's handler did: ``done`` (``reason`` says what, e.g. what changed) or not."""
+
+    done: bool
+    reason: str = ""
+
+
+# The arguments each command takes exactly (config: any non-empty subset of CONFIG_BOUNDS).
+_ARGS = {wire.CMD_RESEND: ("from_seq",), wire.CMD_TIME: ("utc_ms",), CMD_REPRINT: ("label",)}
+
+
+def label_ident(label: str) -> str:
+    """The package code a reprint names: a bag label payload of ours (``WC1.B.…`` / ``WS1.B.…``,
+    parsed by ``edge.codes`` without a key: check characters and fields) or a bare package code.
+    ValueError says why not."""
+    if len(label) > LABEL_MAX:
+        raise ValueError(f"label is longer than {LABEL_MAX} characters")
+    if label.split(".", 1)[0] in (codes.VERSION, codes.SIGNED):
+        try:
+            code = codes.decode(label)
+        except CodeError as exc:
+            raise ValueError(f"label {label[:LABEL_MAX]!r} is not a valid code: {exc.msg.en}") from None
+        if code.kind != "B":
+            raise ValueError(f"label {label!r} is a {codes.KINDS[code.kind]}, not a bag label")
+        return code.ident
+    if not wire.ID_PATTERN.match(label):
+        raise ValueError(f"label {label[:LABEL_MAX]!r} is neither a package code nor a bag label")
+    return label
+
+
+def config_problem(args: Mapping[str, Any]) -> str:
+    """Why a ``config`` command's arguments cannot be applied ("" if they can)."""
+    if not args:
+        return f"config needs at least one of {', '.join(CONFIG_BOUNDS)}"
+    for key, value in args.items():
+        if key not in CONFIG_BOUNDS:
+            return f"config: unknown setting {str(key)[:32]!r} (known: {', '.join(CONFIG_BOUNDS)})"
+        low, high = CONFIG_BOUNDS[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return f"config: {key} {str(value)[:32]} is outside {low}..{high}"
+    return ""
 
 
 def decide_command(name: str, body: Mapping[str, Any], *, boot_id: str, last_counter: int,
@@ -90,13 +141,23 @@ def decide_command(name: str, body: Mapping[str, Any], *, boot_id: str, last_cou
     counter = int(body["counter"])
     if counter <= last_counter:
         return CmdDecision(False, f"counter {counter} is not above {last_counter}, the last run (a replay)")
-    args = body["args"]
-    want = {wire.CMD_RESEND: "from_seq", wire.CMD_TIME: "utc_ms"}[name]
-    if set(args) != {want}:
-        return CmdDecision(False, f"{name} takes exactly {want}", counts=True)
+    args = dict(body["args"])
+    if name == CMD_CONFIG:
+        problem = config_problem(args)
+        return CmdDecision(False, problem, counts=True) if problem else CmdDecision(True, counts=True, args=args)
+    want = _ARGS.get(name)
+    if want is None:
+        return CmdDecision(False, f"unknown command {name[:32]!r}", counts=True)
+    if set(args) != set(want):
+        return CmdDecision(False, f"{name} takes exactly {', '.join(want)}", counts=True)
     if name == wire.CMD_RESEND and int(args["from_seq"]) > head + 1:
         return CmdDecision(False, f"from_seq {args['from_seq']} is beyond the head {head} + 1", counts=True)
-    return CmdDecision(True, counts=True)
+    if name == CMD_REPRINT:
+        try:
+            args = {"label": label_ident(str(args["label"]))}
+        except ValueError as exc:
+            return CmdDecision(False, str(exc), counts=True)
+    return CmdDecision(True, counts=True, args=args)
 
 
 @dataclass

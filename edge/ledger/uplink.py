@@ -10,8 +10,10 @@ Nothing that arrives is believed unless a gateway key signed it (``wire.open_mes
 signed ack, reject or command only as far as ``edge.ledger.trust`` finds it is for this ledger and
 this boot.  Everything else changes nothing: it is counted (``refused`` in status and telemetry)
 and logged at most once per kind per ``LOG_EVERY_S``.  Every command is answered on
-``…/cmd_result``.  What the cart sends besides records (status, its will, telemetry, command
-results) it signs with its own key.
+``…/cmd_result``: ``resend`` and ``time`` here; the others by the handler the app registered
+(``handle``: the agent's ``reprint`` and ``config``), which may answer later from its own thread
+(the answer is handed to the drain thread, which signs and publishes it).  What the cart sends
+besides records (status, its will, telemetry, command results) it signs with its own key.
 
 Reading the next batch, publishing, and applying acks overlap: the drain never waits for an ack
 before publishing more while the unacked budget allows.
@@ -24,7 +26,7 @@ import queue
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,6 +56,10 @@ LOG_EVERY_S = 10.0  # s: at most one log line per kind of refused message (a flo
 ANSWER_RATE, ANSWER_BURST = 1.0, 10.0  # refused commands answered: 10 at once, then 1/s (no echo flood)
 OLDEST_MAX_S = 3_153_600_000  # telemetry's bound for oldest_unsent_s (a century)
 
+Reply = Callable[[trust.CmdAnswer], None]
+# A command's handler: its checked arguments and where to send its answer (once, from any thread).
+Handler = Callable[[Mapping[str, Any], Reply], None]
+
 
 class Uplink:
     """One cart's connection to the broker: drains the ledger, applies acks, obeys commands."""
@@ -76,6 +82,9 @@ class Uplink:
         self._last_counter = 0  # the last command counter run this boot
         self._log_throttle = trust.Throttle(LOG_EVERY_S)
         self._answers = trust.Bucket(ANSWER_RATE, ANSWER_BURST)
+        self.handlers: dict[str, Handler] = {}  # reprint, config: registered by the app (``handle``)
+        # answers of handlers, from their threads, for the drain thread to sign and publish
+        self._later: queue.Queue[tuple[str, dict[str, Any], trust.CmdAnswer]] = queue.Queue()
         try:
             self.link = Link(broker, f"wc-cart-{self.cart}", window=self.cfg.window, tls=self.cfg.tls)
         except wire.ContractError as exc:
@@ -173,6 +182,10 @@ class Uplink:
 
     # lifecycle ----------------------------------------------------------------------------
 
+    def handle(self, name: str, handler: Handler) -> None:
+        """Run ``handler`` for genuine commands ``name`` (before ``start``)."""
+        self.handlers[name] = handler
+
     def start(self) -> None:
         self.link.start()
         self._worker.start()
@@ -230,6 +243,12 @@ class Uplink:
         return d.wait(paced)
 
     def _handle_inbox(self) -> None:
+        while True:
+            try:
+                name, body, answer = self._later.get_nowait()
+            except queue.Empty:
+                break
+            self._answer(name, body, "done" if answer.done else "refused", answer.reason)
         while True:
             try:
                 leaf, payload = self._inbox.get_nowait()
@@ -315,16 +334,37 @@ class Uplink:
             self._refuse(wire.CMD_KIND, f"{name[:32]}: {decision.reason}")
             self._answer(name, body, "refused", decision.reason)
             return
-        args = body["args"]
+        args = decision.args
         if name == wire.CMD_RESEND:
             log.warning("gateway asked to re-send from seq %d", args["from_seq"])
             self._drain.resend_from(int(args["from_seq"]), time.monotonic())
-        elif self.on_time is None:
-            self._answer(name, body, "refused", "this cart sets no clock from the gateway")
-            return
-        else:
+        elif name == wire.CMD_TIME:
+            if self.on_time is None:
+                self._answer(name, body, "refused", "this cart sets no clock from the gateway")
+                return
             self.on_time(int(args["utc_ms"]))
+        else:
+            self._run_handler(name, body, args)
+            return
         self._answer(name, body, "done")
+
+    def _run_handler(self, name: str, body: dict[str, Any], args: Mapping[str, Any]) -> None:
+        """A registered handler; its answer comes back through ``_later`` (maybe from another thread)."""
+        handler = self.handlers.get(name)
+        if handler is None:
+            self._answer(name, body, "refused", f"this cart does not carry out {name} commands")
+            return
+        log.warning("gateway asked for %s %s", name, dict(args))
+
+        def reply(answer: trust.CmdAnswer) -> None:
+            self._later.put((name, body, answer))
+            self._worker.wake()
+
+        try:
+            handler(args, reply)
+        except Exception as exc:  # a bug in a handler must not stop the drain; the gateway hears of it
+            log.exception("%s command failed", name)
+            self._answer(name, body, "refused", f"{name} failed on the cart: {type(exc).__name__}")
 
     def _answer(self, name: str, body: dict[str, Any] | None, outcome: str, reason: str = "") -> None:
         """The signed ``cmd_result``; refusals at most ``ANSWER_RATE``/s (a flood gets no echo)."""

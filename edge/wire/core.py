@@ -194,7 +194,20 @@ def encode(obj: Any) -> bytes:
 
 # Commands: gateway -> cart on wc/v1/{site}/{cart}/cmd/{name}.
 
-CMD_RESEND, CMD_TIME = "resend", "time"
+CMD_RESEND, CMD_TIME, CMD_REPRINT, CMD_CONFIG = "resend", "time", "reprint", "config"
+CMD_NAMES = (CMD_RESEND, CMD_TIME, CMD_REPRINT, CMD_CONFIG)
+# ``config{…}``: the workflow thresholds a gateway may set, in integer wire units (no floats on the
+# wire), each with its inclusive bounds.  messages.schema.json repeats them (a unit test keeps the
+# two equal) so a body out of range is refused before its signature is tried, and trust checks them
+# again before anything is applied.
+CONFIG_BOUNDS: dict[str, tuple[int, int]] = {
+    "tolerance_g": (0, 5_000),                 # re-weigh deviation always allowed (g)
+    "tolerance_pct": (0, 100),                 # ... or this share of the expected weight, if larger
+    "storage_overdue_s": (3_600, 2_592_000),   # handed over longer ago at storage-in = overdue (1 h .. 30 d)
+    "round_max_s": (600, 172_800),             # a round open longer is warned about (10 min .. 48 h)
+    "max_bag_g": (1_000, 1_000_000),           # one bag heavier is refused (1 .. 1000 kg)
+}
+LABEL_MAX = 64  # ``reprint{label}``: a package code, or one of our bag label payloads (edge.codes)
 
 # Alerts the gateway raises on what it receives (DESIGN §3; waste-domain §8.8 for the domain ones).
 ALERT_KINDS = (

@@ -124,8 +124,9 @@ def reject_body(record_id: str, seq: int, reason: str, detail: str, payload_sha2
     return {"id": record_id, "seq": seq, "reason": reason, "detail": detail[:500], "payload_sha256": payload_sha256}
 
 
-def command_body(name: str, boot_id: str, counter: int, args: Mapping[str, int]) -> dict[str, Any]:
-    """Command ``name`` for the cart's boot ``boot_id``, the gateway's ``counter``-th for this cart."""
+def command_body(name: str, boot_id: str, counter: int, args: Mapping[str, int | str]) -> dict[str, Any]:
+    """Command ``name`` for the cart's boot ``boot_id``, the gateway's ``counter``-th for this cart
+    (args: integers, and the label of a reprint)."""
     return {"name": name, "boot_id": boot_id, "counter": counter, "args": dict(args)}
 
 

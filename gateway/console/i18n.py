@@ -7,6 +7,8 @@ as JSON, so the server and the script never spell a label twice.  ``lang`` comes
 
 from __future__ import annotations
 
+from gateway.console.texts import actions, commands, exports, ledger
+
 LANGS = ("zh", "en")  # first is the default
 LANG_COOKIE = "lang"
 
@@ -21,6 +23,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {  # key: (zh-CN, English)
     "login_locked": ("登录已锁定，请 {m} 分钟后再试", "Login locked: try again in {m} min"),
     "fleet": ("车队", "Fleet"),
     "alerts": ("告警", "Alerts"),
+    "nav_ledger": ("台账", "Ledger"),
+    "nav_summaries": ("汇总", "Summaries"),
+    "nav_quarantine": ("隔离区", "Quarantine"),
+    "nav_dead": ("转发失败", "Dead letters"),
+    "nav_exports": ("导出", "Exports"),
+    "nav_audit": ("审计日志", "Audit log"),
     "signed_in_as": ("当前用户", "Signed in as"),
     "role_viewer": ("只读", "viewer"),
     "role_operator": ("操作员", "operator"),
@@ -103,6 +111,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {  # key: (zh-CN, English)
     "minutes": ("分钟", "min"),
     "mb": ("MB", "MB"),
 }
+# the pages of issue 15 keep their words beside them; a key spelled twice is a bug caught at import
+for _group in (ledger.TEXTS, exports.TEXTS, actions.TEXTS, commands.TEXTS):
+    for _key in _group:
+        if _key in CATALOGUE:
+            raise RuntimeError(f"console text {_key!r} is defined twice")
+    CATALOGUE.update(_group)
 
 
 def lang_of(query: str | None, cookie: str | None) -> str:

@@ -16,15 +16,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import uvicorn
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
+from gateway.console import action_pages, command_pages, export_pages, ledger_pages
 from gateway.console.fleet import ConsoleDb
+from gateway.console.hooks import GatewayHooks
 from gateway.console.keys import metrics_token, session_secret
 from gateway.console.live import FleetHub
 from gateway.console.settings import ConsoleConfig
 from gateway.console.web import Console, build_app
 from gateway.errors import GatewayError
-from gateway.store import Queries
+from gateway.store import GatewayRepository
 
 if TYPE_CHECKING:
     from gateway.metrics import MetricsSource
@@ -39,14 +42,15 @@ GRACEFUL_S = 2  # s: uvicorn waits this long for open requests before cancelling
 class ConsoleServer:
     """``start()`` / ``stop()`` / ``url``; ``metrics``: an ASGI app served at /metrics, or None."""
 
-    def __init__(self, store: Callable[[], Queries], config: ConsoleConfig, db_path: Path, data_dir: Path,
-                 metrics: ASGIApp | None = None) -> None:
+    def __init__(self, store: Callable[[], GatewayRepository], config: ConsoleConfig, db_path: Path,
+                 hooks: GatewayHooks, metrics: ASGIApp | None = None) -> None:
         if config.port is None:
             raise GatewayError("console: no port configured")
         self.config = config
         self._store = store
         self._db_path = db_path
-        self._data_dir = data_dir
+        self._data_dir = hooks.data_dir
+        self._hooks = hooks
         self._metrics = metrics
         self._db: ConsoleDb | None = None
         self._hub: FleetHub | None = None
@@ -71,9 +75,9 @@ class ConsoleServer:
         self._db = ConsoleDb(self._db_path)
         self._hub = FleetHub(self._db, self.config.sse_clients)
         self._hub.start()
-        console = Console(self._store, self._db, self._hub, self.config)
+        console = Console(self._store, self._db, self._hub, self.config, self._hooks)
         started = threading.Event()  # set by the app's lifespan: uvicorn's loop is up, the socket listens already
-        app = build_app(console, secret, self._metrics, token, started.set)
+        app = build_app(console, secret, self._metrics, token, started.set, page_routes(console))
         self._server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on",
                                                      access_log=False,
                                                      timeout_graceful_shutdown=GRACEFUL_S))
@@ -103,6 +107,12 @@ class ConsoleServer:
             self._db.close()
         self._server = self._thread = self._sock = None
         self._db = self._hub = None
+
+
+def page_routes(console: Console) -> list[BaseRoute]:
+    """The ledger, export, quarantine / dead-letter / audit and command pages (issue 15)."""
+    return [*ledger_pages.routes(console), *export_pages.routes(console), *action_pages.routes(console),
+            *command_pages.routes(console)]
 
 
 def metrics_app(gateway_app: MetricsSource) -> ASGIApp:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -37,10 +37,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.console import auth, detail
 from gateway.console.fleet import ConsoleDb
+from gateway.console.hooks import GatewayHooks
 from gateway.console.i18n import LANG_COOKIE, LANGS, lang_of, texts
 from gateway.console.live import FleetHub
 from gateway.console.settings import ConsoleConfig
-from gateway.store import Queries
+from gateway.store import GatewayRepository
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,10 @@ PUBLIC = ("/healthz", "/metrics", "/static/", "/login")  # the only paths answer
 class Console:
     """The handlers and what they need: the gateway's queries, the console's db, the limiter."""
 
-    def __init__(self, store: Callable[[], Queries], db: ConsoleDb, hub: FleetHub, config: ConsoleConfig,
-                 passwords: auth.Passwords | None = None) -> None:
+    def __init__(self, store: Callable[[], GatewayRepository], db: ConsoleDb, hub: FleetHub, config: ConsoleConfig,
+                 hooks: GatewayHooks, passwords: auth.Passwords | None = None) -> None:
         self.store = store
+        self.hooks = hooks
         self.db = db
         self.hub = hub
         self.config = config
@@ -103,7 +105,8 @@ class Console:
         return token
 
     def refuse(self, request: Request, status: int, key: str) -> Response:
-        if request.url.path.startswith("/api/"):
+        """The error page, or ``{"error": key}`` to the API and to a script that asks for JSON."""
+        if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
             return JSONResponse({"error": key}, status_code=status)
         user = self.current(request)
         return self.page(request, "error.html", status=status, user=user, message=key)
@@ -182,13 +185,21 @@ class Console:
         may_ack = user is not None and auth.allowed(user["role"], "operator")
         return self.page(request, "alerts.html", user=user, alerts=rows, may_ack=may_ack, when=_when)
 
-    async def acknowledge(self, request: Request) -> Response:
+    async def checked_form(self, request: Request) -> dict[str, str] | Response:
+        """A POST's form once its size and the session's CSRF token (field or header) pass; otherwise the
+        refusal to send (413, 403).  Every POST but the login's starts here; the role is checked after."""
         form = await read_form(request)
-        given = request.headers.get(auth.CSRF_HEADER) or (form or {}).get(auth.CSRF_FIELD)
         if form is None:
             return Response("form too large", status_code=413)
+        given = request.headers.get(auth.CSRF_HEADER) or form.get(auth.CSRF_FIELD)
         if not auth.csrf_ok(request.session.get("csrf"), given):
             return self.refuse(request, 403, "csrf")
+        return form
+
+    async def acknowledge(self, request: Request) -> Response:
+        form = await self.checked_form(request)
+        if isinstance(form, Response):
+            return form
         return await run_in_threadpool(self._acknowledge, request, form.get("note", "")[:NOTE_MAX])
 
     def _acknowledge(self, request: Request, note: str) -> Response:
@@ -247,16 +258,17 @@ class Console:
 
 
 def build_app(console: Console, secret: str, metrics: ASGIApp | None, metrics_token: str | None,
-              on_start: Callable[[], None] = lambda: None) -> Starlette:
+              on_start: Callable[[], None] = lambda: None, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     """The whole ASGI app: headers ∘ sessions ∘ login gate ∘ routes (+ /metrics); ``on_start`` runs
-    when the server's loop is up (ConsoleServer waits for it)."""
+    when the server's loop is up (ConsoleServer waits for it); ``extra_routes``: the pages of the
+    modules built on ``Console`` (``gateway.console.server.page_routes``)."""
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         on_start()
         yield
 
-    routes = console.routes()
+    routes = [*console.routes()[:-1], *extra_routes, console.routes()[-1]]  # the static mount last
     if metrics is not None:
         routes.append(Route("/metrics", BearerGate(metrics, metrics_token)))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[

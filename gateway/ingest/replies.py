@@ -9,7 +9,9 @@
   genuine copy).
 - **command** (``…/cmd/{name}``): ``wire.command_body(name, boot_id, counter, args)``; the store
   takes the counter and logs the command in one transaction (``record_command``) and knows the
-  cart's boot from its last verified status: no boot known, no command.
+  cart's boot from its last verified status: no boot known, no command.  An operator's command
+  (``operator_command``, from the console) is logged with who asked and its audit row, in that
+  same transaction.
 
 Publishing never blocks: paho queues it (QoS 1) and the cart re-publishes what stays unacked.
 
@@ -82,7 +84,8 @@ class Replies:
         for update, verdict in zip(devices, result.devices, strict=True):
             # a cart that came online may have booted without NTP or RTC: give it our clock
             born = update.leaf == "status" and verdict == "applied" and update.data.get("state") == "online"
-            if born and self.command(update.site, update.cart, wire.CMD_TIME, {"utc_ms": time.time_ns() // 1_000_000}):
+            if born and self.command(update.site, update.cart, wire.CMD_TIME,
+                                     {"utc_ms": time.time_ns() // 1_000_000}) is not None:
                 self._counters["time_offers"] += 1
 
     def _acks(self, items: Sequence[Incoming | Rejected], result: BatchResult) -> None:
@@ -126,21 +129,40 @@ class Replies:
             return
         log.info("ingest: cart %s has seqs up to %d of %d: asking to re-send from %d",
                  gap.cart, gap.upto_seq, gap.max_seq, gap.from_seq)
-        if self.command(gap.site, gap.cart, wire.CMD_RESEND, {"from_seq": gap.from_seq}):
+        if self.command(gap.site, gap.cart, wire.CMD_RESEND, {"from_seq": gap.from_seq}) is not None:
             self._counters["resends_sent"] += 1
 
-    def command(self, site: str, cart: str, name: str, args: Mapping[str, int]) -> bool:
-        """Log the command with the cart's next counter, sign it for its current boot, publish it."""
-        cmd = self._store.record_command(site, cart, name, dict(args), time.time())
+    def command(self, site: str, cart: str, name: str, args: Mapping[str, int | str],
+                requested_by: str | None = None) -> int | None:
+        """Log the command with the cart's next counter, sign it for its current boot, publish it;
+        its counter, or None if no boot is known or it could not be sent."""
+        cmd = self._store.record_command(site, cart, name, dict(args), time.time(), requested_by)
         if cmd is None:
             self._counters["cmd_no_boot"] += 1
             log.info("ingest: no %s command to %s/%s: no verified status has named its boot yet", name, site, cart)
-            return False
+            return None
         body = wire.command_body(cmd.name, cmd.boot_id, cmd.counter, cmd.args)
         if not self._send(wire.CMD_KIND, site, cart, wire.cmd_topic(site, cart, name), body):
             self._counters["cmd_failures"] += 1
-            return False
-        return True
+            return None
+        return cmd.counter
+
+    def operator_command(self, site: str, cart: str, name: str, args: Mapping[str, Any],
+                         requested_by: str) -> int | None:
+        """A command an operator asked for in the console: its args are checked against the wire
+        contract BEFORE it is logged (a command the cart would refuse unread is not sent, nor
+        audited as sent); logged with ``requested_by`` and its audit row, signed, published."""
+        if self._key is not None:
+            body = wire.command_body(name, wire.uuid7(), 1, dict(args))
+            errors = wire.validate_message_body(wire.CMD_KIND, body)
+            if errors:
+                log.warning("console: %s command to %s/%s by %s not sent: %s", name, site, cart, requested_by,
+                            "; ".join(errors[:3]))
+                return None
+        counter = self.command(site, cart, name, args, requested_by)
+        log.info("console: %s asked cart %s/%s to %s %s: %s", requested_by, site, cart, name, dict(args),
+                 f"sent as command {counter}" if counter is not None else "not sent")
+        return counter
 
     # ---------------------------------------------------------------- signing and publishing
 

@@ -22,7 +22,7 @@ import multiprocessing
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -141,6 +141,12 @@ class Ingest:
         self._link.stop()
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
+
+    def operator_command(self, site: str, cart: str, name: str, args: Mapping[str, Any],
+                         requested_by: str) -> int | None:
+        """A command an operator asked for in the console: logged, signed, published (``Replies.command``);
+        its counter, or None if it could not be sent."""
+        return self._replies.operator_command(site, cart, name, args, requested_by)
 
     def stats(self) -> dict[str, int]:
         # ingest_errors: failed commits (retried) + passes that raised (logged by the worker's guard)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gateway.errors import GatewayStoreError
+from gateway.ledger.zone import DEFAULT_ZONE, zone
 from gateway.store.model import QuarantineLimits
 from gateway.store.schema import MIGRATIONS
 
@@ -26,9 +27,12 @@ BUSY_TIMEOUT_MS = 5_000
 class SqliteConnection:
     """Opens, migrates and closes the file; ``_tx`` and ``_read`` for the rooms built on it."""
 
-    def __init__(self, path: Path, limits: QuarantineLimits | None = None) -> None:
+    def __init__(self, path: Path, limits: QuarantineLimits | None = None, ledger_zone: str | None = None) -> None:
+        """``ledger_zone``: the zone of the ledger's days (ValueError if unknown); None keeps the zone the
+        index was built in, so a command-line tool opening the file never rebuilds the gateway's index."""
         self.path = path
         self.limits = limits or QuarantineLimits()
+        self.zone = zone(ledger_zone or DEFAULT_ZONE)
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,6 +43,10 @@ class SqliteConnection:
         except (sqlite3.Error, OSError) as exc:
             raise GatewayStoreError(f"{path}: cannot open the gateway database ({exc})") from exc
         self._migrate()
+        if ledger_zone is None:
+            with self._read("reading the ledger's zone") as db:
+                row = db.execute("SELECT value FROM ledger_meta WHERE key = 'zone'").fetchone()
+            self.zone = zone(str(row[0])) if row else self.zone
 
     @contextmanager
     def _tx(self, what: str) -> Iterator[sqlite3.Connection]:

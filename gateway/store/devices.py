@@ -21,16 +21,20 @@ open alert's count, like every alert.
 
 Commands: ``record_command`` takes the cart's next counter (``command_counters``, persistent, so a
 restarted gateway — or another one sharing the store — never reuses one) and logs the command in
-the same transaction; no verified boot known, no command.
+the same transaction; no verified boot known, no command.  A command an operator asked for names
+them (``requested_by``) and writes its audit row (``command.<name>``) in that transaction too.
+``cart_commands`` lists a cart's commands with the cart's answer to each (joined by boot and counter).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from gateway.alerts.catalogue import PERIPHERALS, faulty
+from gateway.store import audit
 from gateway.store.connection import SqliteConnection, bump
 from gateway.store.history import SqliteHistory
 from gateway.store.model import Alert, BatchResult, Command, DeviceUpdate
@@ -114,9 +118,11 @@ class SqliteDevices(SqliteQuarantine, SqliteHistory, SqliteConnection):
                    " ON CONFLICT (cart) DO UPDATE SET site = excluded.site, last_seen = excluded.last_seen",
                    (cart, site, now))
 
-    def record_command(self, site: str, cart: str, name: str, args: dict[str, int], now: float) -> Command | None:
+    def record_command(self, site: str, cart: str, name: str, args: Mapping[str, int | str | bool], now: float,
+                       requested_by: str | None = None) -> Command | None:
         """Take the cart's next command counter and log the command, in one transaction; None if no
-        verified status named the cart's boot yet (a command must name it)."""
+        verified status named the cart's boot yet (a command must name it).  ``requested_by``: the
+        operator who asked (None: the gateway itself); their audit row is written in the same transaction."""
         with self._tx("recording a command") as db:
             row = db.execute("SELECT boot_id FROM devices WHERE cart = ?", (cart,)).fetchone()
             if row is None or row[0] is None:
@@ -125,10 +131,25 @@ class SqliteDevices(SqliteQuarantine, SqliteHistory, SqliteConnection):
             counter = int(db.execute(
                 "INSERT INTO command_counters (cart, counter) VALUES (?, 1)"
                 " ON CONFLICT (cart) DO UPDATE SET counter = counter + 1 RETURNING counter", (cart,)).fetchone()[0])
-            db.execute("INSERT INTO commands (cart, site, name, boot_id, counter, args, sent_at)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (cart, site, name, boot_id, counter, json.dumps(args, sort_keys=True), now))
+            db.execute("INSERT INTO commands (cart, site, name, boot_id, counter, args, sent_at, requested_by)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (cart, site, name, boot_id, counter, json.dumps(dict(args), sort_keys=True), now, requested_by))
+            if requested_by is not None:
+                audit.append(db, now, requested_by, f"command.{name}", f"cart {cart}",
+                             detail={"site": site, "counter": counter, "boot_id": boot_id, "args": dict(args)})
         return Command(site, cart, name, boot_id, counter, dict(args))
+
+    def cart_commands(self, cart: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The cart's commands, newest first: {counter, name, args (dict), sent_at, requested_by,
+        boot_id, outcome, reason, answered_at}; outcome None while the cart has not answered."""
+        with self._read("reading a cart's commands") as db:
+            rows = db.execute(
+                "SELECT c.counter, c.name, c.args, c.sent_at, c.requested_by, c.boot_id, r.outcome, r.reason,"
+                " r.received_at FROM commands c LEFT JOIN cmd_results r ON r.id = (SELECT max(id) FROM cmd_results"
+                " WHERE cart = c.cart AND counter = c.counter AND boot_id = c.boot_id)"
+                " WHERE c.cart = ? ORDER BY c.counter DESC LIMIT ?", (cart, limit)).fetchall()
+        return [{"counter": r[0], "name": r[1], "args": json.loads(r[2]), "sent_at": r[3], "requested_by": r[4],
+                 "boot_id": r[5], "outcome": r[6], "reason": r[7], "answered_at": r[8]} for r in rows]
 
     def cmd_results(self, limit: int = 100) -> list[dict[str, Any]]:
         """Newest first: {cart, site, name, boot_id, counter, outcome, reason, received_at}."""

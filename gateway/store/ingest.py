@@ -31,6 +31,7 @@ from typing import Literal
 from edge import wire
 from gateway.store.connection import bump
 from gateway.store.devices import SqliteDevices
+from gateway.store.ledger_index import SqliteLedgerIndex
 from gateway.store.model import Alert, BatchResult, DeviceUpdate, Gap, Incoming, Outcome, Rejected
 
 # storage_in summary count -> the domain alert it raises, and how its detail says it
@@ -39,7 +40,7 @@ _STORAGE_FLAGS = (("overdue_count", "STORAGE_OVERDUE", "overdue"),
                   ("missing_count", "BAG_MISSING", "missing"))
 
 
-class SqliteIngest(SqliteDevices):
+class SqliteIngest(SqliteDevices, SqliteLedgerIndex):
     """``IngestRepository`` on SQLite: ``store_batch``, ``upto_seq``, ``open_gaps``, ``release``."""
 
     def store_batch(self, items: Sequence[Incoming | Rejected], now: float,
@@ -137,6 +138,7 @@ class SqliteIngest(SqliteDevices):
             " received_at, chain, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (rec.id, rec.site, rec.cart, rec.seq, rec.type, rec.created_at, rec.hash, rec.prev_hash,
              rec.envelope, now, chain, now))
+        self._index(db, rec)
         if chain == "verified":
             self._settle_successors(db, rec, now, result)
         if rec.type == "storage_in":

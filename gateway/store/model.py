@@ -68,7 +68,7 @@ class Command:
     name: str
     boot_id: str
     counter: int
-    args: dict[str, int]
+    args: dict[str, int | str | bool]
 
 
 @dataclass(frozen=True)

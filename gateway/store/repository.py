@@ -1,7 +1,8 @@
 """What the gateway's parts need of a store, as four narrow interfaces.
 
 The ingest worker sees an ``IngestRepository``, the forwarder an ``Outbox``, the app and operators
-``Queries``, the alert workers ``Alerting``; ``GatewayRepository`` is all four plus ``close``.
+``Queries``, the alert workers ``Alerting``, the console ``Audit`` and ``Actions``; ``GatewayRepository``
+is all of them plus ``close``.
 ``SqliteStore`` is today's one implementation; a PostgreSQL one is meant to sit beside it and pass
 the same tests.  Whatever the back-end, the contract of CONVENTIONS 6 holds: ``store_batch`` is ONE
 transaction that is durable when it returns (ingest acks only then), ``mark_forwarding`` is durable
@@ -13,9 +14,10 @@ The CLI's ``gateway status`` reads through the back-end's read-only summary
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from gateway.store.actions import ActionResult, DeadState, QuarantineState
 from gateway.store.history import Retention
 from gateway.store.model import (
     BatchResult,
@@ -48,9 +50,11 @@ class IngestRepository(Protocol):
         """(upto_seq, the stored hash of the cart's record at upto_seq; GENESIS_HASH for 0)."""
         ...
 
-    def record_command(self, site: str, cart: str, name: str, args: dict[str, int], now: float) -> Command | None:
+    def record_command(self, site: str, cart: str, name: str, args: Mapping[str, int | str | bool], now: float,
+                       requested_by: str | None = None) -> Command | None:
         """The cart's next command counter taken and the command logged, in one transaction; None
-        while no verified status named the cart's boot."""
+        while no verified status named the cart's boot.  ``requested_by``: the operator (their audit
+        row ``command.<name>`` in the same transaction); None: the gateway itself."""
         ...
 
     def open_gaps(self) -> list[Gap]:
@@ -100,6 +104,10 @@ class Queries(Protocol):
         ...
 
     def cmd_results(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def cart_commands(self, cart: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The cart's commands, newest first, each with the cart's answer (outcome None: none yet)."""
+        ...
 
     def alerts(self, limit: int = 100, cart: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
         """Newest first; ``state``: active | open | acknowledged | resolved."""
@@ -151,7 +159,43 @@ class Alerting(Protocol):
         ...
 
 
-class GatewayRepository(IngestRepository, Outbox, Queries, Alerting, Protocol):
+class Audit(Protocol):
+    """The operators' audit log (``gateway.store.audit``): appended in the transaction of each change."""
+
+    def append_audit(self, user: str, action: str, target: str, reason: str = "",
+                     detail: Mapping[str, Any] | str = "", now: float | None = None) -> int: ...
+
+    def audit_entries(self, limit: int = 100, before_id: int | None = None) -> list[dict[str, Any]]: ...
+
+    def verify_audit(self) -> tuple[int, int | None]: ...
+
+
+class Actions(Protocol):
+    """Operators' actions on quarantine and dead letters (``gateway.store.actions``): each ONE transaction
+    with its audit row; a refusal changes nothing and writes none."""
+
+    def release_quarantined(self, quarantine_id: int, rec: Incoming, now: float, user: str) -> Outcome: ...
+
+    def discard_quarantined(self, quarantine_id: int, user: str, reason: str, now: float) -> ActionResult: ...
+
+    def retry_dead(self, record_id: str, user: str, now: float) -> ActionResult: ...
+
+    def discard_dead(self, record_id: str, user: str, reason: str, now: float) -> ActionResult: ...
+
+    def audited(self, user: str, action: str, target: str, reason: str, detail: Mapping[str, Any],
+                now: float, change: Callable[[], None]) -> int: ...
+
+    def quarantine_list(self, state: QuarantineState | None = None, kind: str | None = None,
+                        cart: str | None = None, limit: int = 50,
+                        before_id: int | None = None) -> list[dict[str, Any]]: ...
+
+    def quarantine_item(self, quarantine_id: int) -> dict[str, Any] | None: ...
+
+    def dead_list(self, state: DeadState | None = "waiting", limit: int = 50,
+                  before: int | None = None) -> list[dict[str, Any]]: ...
+
+
+class GatewayRepository(IngestRepository, Outbox, Queries, Alerting, Audit, Actions, Protocol):
     """One gateway's store, as the composition root holds it."""
 
     def close(self) -> None: ...

@@ -264,4 +264,76 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             last_error TEXT
         )""",
     ),
+    (  # 6 (issue 15): the ledger's index, the operators' audit log, discarded quarantine rows and dead letters
+        # One row per stored record (gateway.ledger.index): what a search filters on, without decoding envelopes.
+        # at: created_at as unix s; day: its date in the ledger's zone (ledger_meta.zone).
+        """CREATE TABLE ledger_records (
+            id TEXT PRIMARY KEY,
+            cart TEXT NOT NULL,
+            site TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            at REAL NOT NULL,
+            day TEXT NOT NULL,
+            department TEXT,
+            collector TEXT,
+            confirmer TEXT,
+            bags INTEGER NOT NULL,
+            weight_g INTEGER NOT NULL,
+            refers_to TEXT
+        )""",
+        "CREATE INDEX ledger_records_at ON ledger_records (at)",
+        "CREATE INDEX ledger_records_cart ON ledger_records (cart, at)",
+        "CREATE INDEX ledger_records_department ON ledger_records (department, at)",
+        "CREATE INDEX ledger_records_collector ON ledger_records (collector, at)",
+        "CREATE INDEX ledger_records_confirmer ON ledger_records (confirmer, at)",
+        "CREATE INDEX ledger_records_type ON ledger_records (type, at)",
+        "CREATE INDEX ledger_records_refers ON ledger_records (refers_to) WHERE refers_to IS NOT NULL",
+        # One row per bag line of a record; voided_by: the void record that took this bag out of the ledger.
+        """CREATE TABLE ledger_bags (
+            package_code TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            cart TEXT NOT NULL,
+            at REAL NOT NULL,
+            day TEXT NOT NULL,
+            category TEXT,
+            department TEXT,
+            weight_g INTEGER,
+            status TEXT NOT NULL,
+            voided_by TEXT,
+            PRIMARY KEY (package_code, record_id)
+        )""",
+        "CREATE INDEX ledger_bags_record ON ledger_bags (record_id)",
+        # covers a summary (bags and grams per day x department x category) without reading the table
+        "CREATE INDEX ledger_bags_summary ON ledger_bags (type, day, department, category, voided_by, weight_g, at)",
+        # what the index was built with: version (gateway.ledger.index.INDEX_VERSION) and zone; else rebuilt
+        "CREATE TABLE ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        # Every operator action (who, when, what, on what, why): appended, hash-chained, never changed.
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,
+            user TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )""",
+        """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+           BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+        """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+           BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+        # an operator's discard of a quarantined payload or of a dead letter: when, by whom, why
+        "ALTER TABLE quarantine ADD COLUMN discarded_at REAL",
+        "ALTER TABLE quarantine ADD COLUMN discarded_by TEXT",
+        "ALTER TABLE quarantine ADD COLUMN discard_reason TEXT",
+        "ALTER TABLE records ADD COLUMN discarded_at REAL",
+        "ALTER TABLE records ADD COLUMN discarded_by TEXT",
+        "ALTER TABLE records ADD COLUMN discard_reason TEXT",
+        # who asked for a command (an operator in the console; NULL: the gateway itself, e.g. a resend)
+        "ALTER TABLE commands ADD COLUMN requested_by TEXT",
+        "CREATE INDEX cmd_results_cart ON cmd_results (cart, counter)",
+    ),
 )

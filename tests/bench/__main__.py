@@ -11,7 +11,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.bench import bench_cart, bench_console, bench_gateway, bench_kiosk, bench_latency, bench_qr, bench_scale
+from tests.bench import (
+    bench_cart,
+    bench_console,
+    bench_gateway,
+    bench_kiosk,
+    bench_latency,
+    bench_ledger,
+    bench_qr,
+    bench_scale,
+)
 
 BENCHES = {
     "e2e_latency": bench_latency.run,
@@ -21,6 +30,7 @@ BENCHES = {
     "qr_decode": bench_qr.run,
     "kiosk_hostile": bench_kiosk.run,
     "console": bench_console.run,
+    "ledger": bench_ledger.run,
 }
 
 

@@ -1,0 +1,131 @@
+"""One stored record -> its ledger rows: a search row (who, where, when, how much) and a row per bag.
+
+The store writes them in the transaction that stores the record (and rebuilds them all when
+``INDEX_VERSION`` or the ledger's zone changes), so a search never decodes an envelope.  Bodies have
+passed the record schema, but what is read here is read defensively all the same: a field of an
+unexpected shape is left out of the index, never an error that would refuse a stored record.
+
+Per type (``edge.workflow.records``; waste-domain §8.4–8.6):
+    handover    department; collector = to_party; confirmer = from_party (the nurse); bags = lines
+    storage_in  collector = operator; confirmer = keeper; bags = packages (status per bag)
+    transfer    collector = from_party; confirmer = the carrier's driver_id (when named); bags = lines
+    void        collector = by; refers_to = voided_record_id; bag = its package_code, if any
+    other types department / lines / packages when present, refers_to from ``corrects_record_id``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway.ledger.zone import day_of, parse_time
+
+INDEX_VERSION = 1  # bump when what is indexed changes: the store rebuilds the index at its next start
+TEXT_MAX = 128  # characters of an indexed code or name kept (bodies bound them well below this)
+
+# a bag's place in its record: the handover's and transfer's lines have none, storage_in says
+STATUS_BY_TYPE = {"handover": "HANDED_OVER", "transfer": "TRANSFERRED", "void": "VOIDED"}
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    id: str
+    cart: str
+    site: str
+    seq: int
+    type: str
+    at: float  # created_at as unix seconds
+    day: str  # YYYY-MM-DD in the ledger's zone
+    department: str | None
+    collector: str | None
+    confirmer: str | None
+    bags: int
+    weight_g: int
+    refers_to: str | None  # the record a void or correction points at
+
+
+@dataclass(frozen=True)
+class BagRow:
+    package_code: str
+    record_id: str
+    type: str
+    cart: str
+    at: float
+    day: str
+    category: str | None
+    department: str | None
+    weight_g: int | None
+    status: str  # HANDED_OVER, OK / DEVIATION / MISSING / IN_BATCH (storage_in), TRANSFERRED, VOIDED
+
+
+def index_record(envelope: Mapping[str, Any], site: str, tz: ZoneInfo) -> tuple[RecordRow, list[BagRow]]:
+    """The ledger rows of one stored envelope (``wire.decode_record`` has accepted it)."""
+    body = envelope.get("body")
+    return index_rows(str(envelope["id"]), str(envelope["cart"]), site, int(envelope["seq"]), str(envelope["type"]),
+                      str(envelope["created_at"]), body if isinstance(body, Mapping) else {}, tz)
+
+
+def index_rows(record_id: str, cart: str, site: str, seq: int, rtype: str, created_at: str,
+               body: Mapping[str, Any], tz: ZoneInfo) -> tuple[RecordRow, list[BagRow]]:
+    """The ledger rows of one record from its stored columns and its body."""
+    try:
+        at = parse_time(created_at).timestamp()
+    except ValueError:  # the schema's date-time format makes this unreachable for a stored record
+        at = 0.0
+    day = day_of(at, tz)
+    department = _text(body.get("department"))
+    collector = confirmer = refers_to = None
+    items: list[Any] = []
+    if rtype == "handover":
+        collector, confirmer = _person(body.get("to_party")), _person(body.get("from_party"))
+        items = _list(body.get("lines"))
+    elif rtype == "storage_in":
+        collector, confirmer = _person(body.get("operator")), _person(body.get("keeper"))
+        items = _list(body.get("packages"))
+    elif rtype == "transfer":
+        carrier = body.get("carrier")
+        collector = _person(body.get("from_party"))
+        confirmer = _text(carrier.get("driver_id")) if isinstance(carrier, Mapping) else None
+        items = _list(body.get("lines"))
+    elif rtype == "void":
+        collector, refers_to = _person(body.get("by")), _text(body.get("voided_record_id"))
+        code = _text(body.get("package_code"))
+        items = [{"package_code": code}] if code else []
+    else:
+        collector = _person(body.get("by")) or _person(body.get("operator")) or _person(body.get("from_party"))
+        refers_to = _text(body.get("corrects_record_id"))
+        items = _list(body.get("lines")) or _list(body.get("packages"))
+    bags: list[BagRow] = []
+    for item in items:
+        if not isinstance(item, Mapping) or not (code := _text(item.get("package_code"))):
+            continue
+        weight = _grams(item.get("reweigh_g"))
+        weight = _grams(item.get("weight_g")) if weight is None else weight
+        weight = _grams(item.get("expected_g")) if weight is None else weight
+        status = _text(item.get("status")) or STATUS_BY_TYPE.get(rtype, rtype.upper())
+        bags.append(BagRow(code, record_id, rtype, cart, at, day,
+                           _text(item.get("category")), _text(item.get("department")) or department,
+                           weight, status))
+    counted = [b for b in bags if b.status != "MISSING"]
+    row = RecordRow(record_id, cart, site, seq, rtype, at, day,
+                    department, collector, confirmer, len(counted),
+                    sum(b.weight_g or 0 for b in counted), refers_to)
+    return row, bags
+
+
+def _text(value: Any) -> str | None:
+    return value[:TEXT_MAX] if isinstance(value, str) and value else None
+
+
+def _person(party: Any) -> str | None:
+    return _text(party.get("person_id")) if isinstance(party, Mapping) else None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _grams(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
