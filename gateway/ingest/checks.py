@@ -47,6 +47,7 @@ class KeyRing:
     def __init__(self, keys: dict[str, str], keys_dir: Path | None) -> None:
         self._keys = {cart: wire.load_public_key(text) for cart, text in keys.items()}
         self._dir = keys_dir
+        self._texts: dict[str, str] = {}
 
     def get(self, cart: str) -> Ed25519PublicKey:
         """The cart's key; IngestError if none is configured (cart ids are checked before)."""
@@ -62,6 +63,14 @@ class KeyRing:
             raise IngestError(f"public key file {path}: unusable ({exc})", kind="UNKNOWN_CART") from exc
         self._keys[cart] = key
         return key
+
+    def text(self, cart: str) -> str:
+        """The cart's key as base64 text (what a stored record notes it was verified with); IngestError
+        as ``get``."""
+        text = self._texts.get(cart)
+        if text is None:
+            text = self._texts[cart] = wire.public_key_text(self.get(cart))
+        return text
 
 
 def check_message(topic: str, payload: bytes, keys: KeyRing) -> Incoming:
@@ -92,7 +101,7 @@ def check_message(topic: str, payload: bytes, keys: KeyRing) -> Incoming:
                     created_at=env["created_at"], hash=env["hash"],
                     # as received (valid UTF-8 JSON by now): re-encoding it cost ~50 us a record
                     envelope=payload.decode("utf-8"), topic=topic, payload=payload,
-                    prev_hash=env["prev_hash"])
+                    prev_hash=env["prev_hash"], key=keys.text(cart))
 
 
 def checked(topic: str, payload: bytes, keys: KeyRing) -> Incoming | Rejected:

@@ -100,7 +100,8 @@ def open_readonly(data_dir: Path) -> sqlite3.Connection:
 
 def export(db: sqlite3.Connection, f: LedgerFilter, fmt: Format, out: Path, tz: ZoneInfo,
            keys: KeyRing | None = None, progress: Progress | None = None) -> ExportResult:
-    """Write the ledger in ``f`` to ``out`` as ``fmt``; ``keys``: the carts' public keys (jsonl).
+    """Write the ledger in ``f`` to ``out`` as ``fmt``; ``keys``: the carts' public keys for jsonl (the gateway's
+    configuration); a cart it does not know gets the key the gateway verified its records with (``cart_keys``).
 
     ``db`` is read in one transaction (one snapshot, so the sheets agree); a read-only connection
     beside a running gateway is the intended use.  ExportError for a filter jsonl cannot take,
@@ -343,7 +344,7 @@ def _jsonl(db: sqlite3.Connection, f: LedgerFilter, part: Path, tz: ZoneInfo, ke
         for cart, _, _ in ranges:
             site = db.execute("SELECT site FROM carts WHERE cart = ?", (cart,)).fetchone()
             out.write(_line({"kind": "key", "cart": cart, "site": site[0] if site else None,
-                             "public_key": _key_text(keys, cart)}))
+                             "public_key": _key_text(db, keys, cart)}))
         for cart, first, last in ranges:
             for site, envelope in db.execute("SELECT site, envelope FROM records WHERE cart = ? AND seq BETWEEN ? AND ?"
                                              " ORDER BY seq", (cart, first, last)):
@@ -363,10 +364,14 @@ def _line(obj: dict[str, Any]) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def _key_text(keys: KeyRing | None, cart: str) -> str | None:
-    if keys is None:
-        return None
-    try:
-        return wire.public_key_text(keys.get(cart))
-    except IngestError:
-        return None
+def _key_text(db: sqlite3.Connection, keys: KeyRing | None, cart: str) -> str | None:
+    """The cart's key from ``keys`` (the gateway's configuration) if given and known there, else the key
+    the gateway last verified the cart's records with (``cart_keys``); None if neither has one."""
+    if keys is not None:
+        try:
+            return wire.public_key_text(keys.get(cart))
+        except IngestError:
+            pass
+    row = db.execute("SELECT public_key FROM cart_keys WHERE cart = ? ORDER BY last_used DESC LIMIT 1",
+                     (cart,)).fetchone()
+    return None if row is None else str(row[0])

@@ -139,6 +139,10 @@ class SqliteIngest(SqliteDevices, SqliteLedgerIndex):
             (rec.id, rec.site, rec.cart, rec.seq, rec.type, rec.created_at, rec.hash, rec.prev_hash,
              rec.envelope, now, chain, now))
         self._index(db, rec)
+        if rec.key:
+            db.execute("INSERT INTO cart_keys (cart, public_key, first_used, last_used) VALUES (?, ?, ?, ?)"
+                       " ON CONFLICT (cart, public_key) DO UPDATE SET last_used = excluded.last_used",
+                       (rec.cart, rec.key, now, now))
         if chain == "verified":
             self._settle_successors(db, rec, now, result)
         if rec.type == "storage_in":

@@ -27,6 +27,7 @@ class Incoming:
     topic: str
     payload: bytes  # as received, kept for quarantine if the store refuses it
     prev_hash: str = wire.GENESIS_HASH
+    key: str = ""  # the cart's public key (base64) its seal was verified with; "" in tests that store bare rows
 
 
 @dataclass(frozen=True)

@@ -307,6 +307,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX ledger_bags_record ON ledger_bags (record_id)",
         # covers a summary (bags and grams per day x department x category) without reading the table
         "CREATE INDEX ledger_bags_summary ON ledger_bags (type, day, department, category, voided_by, weight_g, at)",
+        # the public keys records were verified with, per cart: a jsonl export carries them for `wastecart verify`
+        """CREATE TABLE cart_keys (
+            cart TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            first_used REAL NOT NULL,
+            last_used REAL NOT NULL,
+            PRIMARY KEY (cart, public_key)
+        )""",
         # what the index was built with: version (gateway.ledger.index.INDEX_VERSION) and zone; else rebuilt
         "CREATE TABLE ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         # Every operator action (who, when, what, on what, why): appended, hash-chained, never changed.

@@ -209,3 +209,15 @@ def test_more_bags_than_an_excel_sheet_holds_go_on_further_sheets(data: tuple[Pa
     codes = [r[COL["包装编码"]] for name in names[:parts] for r in sheet_rows(out, name)[1:]]
     assert sorted(codes) == sorted(b.code for b in ledger.bags)
     assert all(sheet_rows(out, name)[0] == LEDGER_HEADERS for name in names[:parts])
+
+
+def test_jsonl_without_the_gateway_s_config_carries_the_keys_its_records_were_verified_with(
+        data: tuple[Path, Ledger], db: sqlite3.Connection, tmp_path: Path) -> None:
+    _, ledger = data
+    out = tmp_path / "ledger.jsonl"
+    export(db, LedgerFilter(), "jsonl", out, ZONE)  # as `gateway export --data DIR` without --config
+    lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert {k["cart"]: k["public_key"] for k in lines if k["kind"] == "key"} == {
+        c.cart: c.public_key for c in ledger.carts}
+    report = verify_file(out)
+    assert report.ok, report.failures

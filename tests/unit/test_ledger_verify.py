@@ -174,3 +174,19 @@ def test_fingerprint_is_the_first_16_hex_of_the_raw_key_hash(exported: tuple[Pat
     key = exported[1].carts[0].key.public_key()
     raw = wire.load_public_key(wire.public_key_text(key))
     assert fingerprint(raw) == hashlib.sha256(base64.b64decode(wire.public_key_text(key))).hexdigest()[:16]
+
+
+def test_a_cart_without_a_key_is_unverifiable_not_proven(exported: tuple[Path, Ledger], tmp_path: Path) -> None:
+    path, ledger = exported
+    lines = lines_of(path)
+    for i, line in enumerate(lines):
+        obj = json.loads(line)
+        if obj["kind"] == "key" and obj["cart"] == "CART-A":
+            lines[i] = (json.dumps({**obj, "public_key": None}) + "\n").encode()
+    bare = tmp_path / "nokey.jsonl"
+    bare.write_bytes(b"".join(lines))
+    report = verify_file(bare)
+    assert not report.ok and report.carts["CART-A"].proven == []
+    assert len(report.failures) == ledger.carts[0].seq
+    assert all(f.cart == "CART-A" and "no public key" in f.what for f in report.failures)
+    assert report.carts["CART-B"].proven == [[1, ledger.carts[1].seq]]
