@@ -55,10 +55,13 @@ from edge import wire
 from edge.workflow.records import apply_record, handover_body, storage_in_body, transfer_body, void_body
 from edge.workflow.state import Batch, Line, Reweigh, Round, State, Stop, Storage, Transfer
 from gateway.ledger.zone import DEFAULT_ZONE
-from gateway.store import DB_NAME, SqliteStore
+from gateway.store import DB_NAME, MIGRATIONS, SqliteStore
 from gateway.store.ledger_index import write_index
 
 GENERATOR_VERSION = 2  # bump when what is generated changes: the cache key changes with it
+# the gateway's schema is in the key too: a store cached before a migration changed is never reused
+SCHEMA_TAG = hashlib.sha256(repr(MIGRATIONS).encode()).hexdigest()[:8]
+CACHE_PREFIX = f"ledger-v{GENERATOR_VERSION}-s{SCHEMA_TAG}-"
 RECORDS, CARTS, DAYS, SITES = 1_000_000, 1_000, 30, 10
 RECORDS_ENV, CARTS_ENV, CACHE_ENV = ("WASTECART_BENCH_LEDGER_RECORDS", "WASTECART_BENCH_LEDGER_CARTS",
                                      "WASTECART_BENCH_CACHE")
@@ -86,7 +89,7 @@ class Size:
 
     @property
     def key(self) -> str:
-        return f"ledger-v{GENERATOR_VERSION}-{self.records}r-{self.carts}c"
+        return f"{CACHE_PREFIX}{self.records}r-{self.carts}c"
 
 
 def size_from_env() -> Size:
@@ -165,7 +168,7 @@ def dataset(size: Size, root: Path | None = None, workers: int | None = None) ->
     if where.exists():
         shutil.rmtree(where)  # an interrupted generation
     for stale in where.parent.glob("ledger-v*-*r-*c"):  # another generator's stores: gigabytes never read again
-        if not stale.name.startswith(f"ledger-v{GENERATOR_VERSION}-"):
+        if not stale.name.startswith(CACHE_PREFIX):
             shutil.rmtree(stale)
     meta = generate(where, size, workers)
     meta_file.write_text(json.dumps(meta, indent=2) + "\n")
@@ -231,6 +234,9 @@ def _shard(job: tuple[Path, list[int], Size, str]) -> dict[str, int]:
         _insert_records(db, rows)
         db.executemany("INSERT INTO carts (cart, site, upto_seq, max_seq, gap_from) VALUES (?, ?, ?, ?, NULL)",
                        [(cart_id(i), site_of(i), records_of(i, size), records_of(i, size)) for i in carts])
+        # the keys the gateway verified each cart's records with, as ingest notes them
+        db.executemany("INSERT INTO cart_keys (cart, public_key, first_used, last_used) VALUES (?, ?, 0, 0)",
+                       [(cart_id(i), wire.public_key_text(cart_key(i).public_key())) for i in carts])
         db.execute("COMMIT")
     finally:
         db.close()
@@ -413,7 +419,7 @@ def _merge(db_path: Path, shards: list[Path]) -> None:
             db.execute(f'DROP INDEX "{name}"')
         for n, shard in enumerate(shards):
             db.execute(f"ATTACH DATABASE ? AS s{n}", (str(shard),))
-        for table in (*_INDEXED, "carts"):
+        for table in (*_INDEXED, "carts", "cart_keys"):
             for n in range(len(shards)):
                 db.execute(f"INSERT INTO main.{table} SELECT * FROM s{n}.{table}")
         total = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]

@@ -36,6 +36,7 @@ def test_every_record_passes_the_ingest_checks_and_the_chains_link(generated: le
     with sqlite3.connect(generated.db_path) as db:
         rows = db.execute("SELECT site, cart, seq, hash, prev_hash, envelope, chain FROM records"
                           " ORDER BY cart, seq").fetchall()
+        noted = dict(db.execute("SELECT cart, public_key FROM cart_keys").fetchall())
     db.close()
     assert len(rows) == SIZE.records
     last: dict[str, tuple[int, str]] = {}
@@ -47,6 +48,7 @@ def test_every_record_passes_the_ingest_checks_and_the_chains_link(generated: le
         last[cart] = (seq, hash_)
     assert sorted(last) == [ledger_data.cart_id(i) for i in range(1, SIZE.carts + 1)]
     assert sum(s for s, _ in last.values()) == SIZE.records
+    assert noted == {cart: keys.text(cart) for cart in last}  # the keys ingest would have noted
 
 
 def test_the_store_opens_as_is_and_its_index_is_the_one_the_gateway_builds(
