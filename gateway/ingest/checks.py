@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge import wire
 from gateway.errors import IngestError
+from gateway.ledger.index import index_rows
 from gateway.store.model import DeviceUpdate, Incoming, Rejected
 
 # Largest status / telemetry / command result payload looked at (bytes): they are a few hundred bytes.
@@ -101,7 +102,8 @@ def check_message(topic: str, payload: bytes, keys: KeyRing) -> Incoming:
                     created_at=env["created_at"], hash=env["hash"],
                     # as received (valid UTF-8 JSON by now): re-encoding it cost ~50 us a record
                     envelope=payload.decode("utf-8"), topic=topic, payload=payload,
-                    prev_hash=env["prev_hash"], key=keys.text(cart))
+                    prev_hash=env["prev_hash"], key=keys.text(cart),
+                    ledger=index_rows(env["id"], cart, site, env["seq"], env["type"], env["created_at"], env["body"]))
 
 
 def checked(topic: str, payload: bytes, keys: KeyRing) -> Incoming | Rejected:

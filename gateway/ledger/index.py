@@ -1,6 +1,7 @@
 """One stored record -> its ledger rows: a search row (who, where, when, how much) and a row per bag.
 
-The store writes them in the transaction that stores the record (and rebuilds them all when
+The ingest checks make them where the envelope is already decoded (in the check workers when
+there are some); the store writes them in the transaction that stores the record (and rebuilds them all when
 ``INDEX_VERSION`` or the ledger's zone changes), so a search never decodes an envelope.  Bodies have
 passed the record schema, but what is read here is read defensively all the same: a field of an
 unexpected shape is left out of the index, never an error that would refuse a stored record.
@@ -16,11 +17,9 @@ Per type (``edge.workflow.records``; waste-domain §8.4–8.6):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, NamedTuple
 
-from gateway.ledger.zone import day_of, parse_time
+from gateway.ledger.zone import parse_time
 
 INDEX_VERSION = 1  # bump when what is indexed changes: the store rebuilds the index at its next start
 TEXT_MAX = 128  # characters of an indexed code or name kept (bodies bound them well below this)
@@ -29,15 +28,16 @@ TEXT_MAX = 128  # characters of an indexed code or name kept (bodies bound them 
 STATUS_BY_TYPE = {"handover": "HANDED_OVER", "transfer": "TRANSFERRED", "void": "VOIDED"}
 
 
-@dataclass(frozen=True)
-class RecordRow:
+class RecordRow(NamedTuple):
+    """A record's search row (a tuple: it crosses from the check workers cheaply).  Its day, in the
+    ledger's zone, is added when it is written (``gateway.store.ledger_index``)."""
+
     id: str
     cart: str
     site: str
     seq: int
     type: str
     at: float  # created_at as unix seconds
-    day: str  # YYYY-MM-DD in the ledger's zone
     department: str | None
     collector: str | None
     confirmer: str | None
@@ -46,35 +46,35 @@ class RecordRow:
     refers_to: str | None  # the record a void or correction points at
 
 
-@dataclass(frozen=True)
-class BagRow:
+class BagRow(NamedTuple):
     package_code: str
     record_id: str
     type: str
     cart: str
-    at: float
-    day: str
+    at: float  # its record's
     category: str | None
     department: str | None
     weight_g: int | None
     status: str  # HANDED_OVER, OK / DEVIATION / MISSING / IN_BATCH (storage_in), TRANSFERRED, VOIDED
 
 
-def index_record(envelope: Mapping[str, Any], site: str, tz: ZoneInfo) -> tuple[RecordRow, list[BagRow]]:
-    """The ledger rows of one stored envelope (``wire.decode_record`` has accepted it)."""
+Rows = tuple[RecordRow, list[BagRow]]
+
+
+def index_record(envelope: Mapping[str, Any], site: str) -> Rows:
+    """The ledger rows of one envelope (``wire.decode_record`` has accepted it)."""
     body = envelope.get("body")
     return index_rows(str(envelope["id"]), str(envelope["cart"]), site, int(envelope["seq"]), str(envelope["type"]),
-                      str(envelope["created_at"]), body if isinstance(body, Mapping) else {}, tz)
+                      str(envelope["created_at"]), body if isinstance(body, Mapping) else {})
 
 
 def index_rows(record_id: str, cart: str, site: str, seq: int, rtype: str, created_at: str,
-               body: Mapping[str, Any], tz: ZoneInfo) -> tuple[RecordRow, list[BagRow]]:
-    """The ledger rows of one record from its stored columns and its body."""
+               body: Mapping[str, Any]) -> Rows:
+    """The ledger rows of one record from its columns and its body."""
     try:
         at = parse_time(created_at).timestamp()
     except ValueError:  # the schema's date-time format makes this unreachable for a stored record
         at = 0.0
-    day = day_of(at, tz)
     department = _text(body.get("department"))
     collector = confirmer = refers_to = None
     items: list[Any] = []
@@ -105,11 +105,11 @@ def index_rows(record_id: str, cart: str, site: str, seq: int, rtype: str, creat
         weight = _grams(item.get("weight_g")) if weight is None else weight
         weight = _grams(item.get("expected_g")) if weight is None else weight
         status = _text(item.get("status")) or STATUS_BY_TYPE.get(rtype, rtype.upper())
-        bags.append(BagRow(code, record_id, rtype, cart, at, day,
+        bags.append(BagRow(code, record_id, rtype, cart, at,
                            _text(item.get("category")), _text(item.get("department")) or department,
                            weight, status))
     counted = [b for b in bags if b.status != "MISSING"]
-    row = RecordRow(record_id, cart, site, seq, rtype, at, day,
+    row = RecordRow(record_id, cart, site, seq, rtype, at,
                     department, collector, confirmer, len(counted),
                     sum(b.weight_g or 0 for b in counted), refers_to)
     return row, bags

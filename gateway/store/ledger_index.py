@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.ledger.index import INDEX_VERSION, BagRow, RecordRow, index_record, index_rows
+from gateway.ledger.zone import day_of
 from gateway.store.connection import SqliteConnection
 from gateway.store.model import Incoming
 
@@ -33,16 +34,18 @@ _BAG_SQL = ("INSERT OR REPLACE INTO ledger_bags (package_code, record_id, type, 
 def write_index(db: sqlite3.Connection, envelope: Mapping[str, Any], site: str, tz: ZoneInfo) -> None:
     """Insert one stored record's ledger rows and apply voids (in the caller's transaction).  Also
     used by the benchmark's generator, so that its store is indexed exactly as ingest indexes."""
-    write_rows(db, *index_record(envelope, site, tz))
+    write_rows(db, *index_record(envelope, site), tz)
 
 
-def write_rows(db: sqlite3.Connection, row: RecordRow, bags: list[BagRow]) -> None:
-    """Insert a record's ledger rows; a void marks the bags it takes out, and a record that a void
-    stored earlier points at gets its bags marked now."""
-    db.execute(_RECORD_SQL, (row.id, row.cart, row.site, row.seq, row.type, row.at, row.day, row.department,
+def write_rows(db: sqlite3.Connection, row: RecordRow, bags: list[BagRow], tz: ZoneInfo) -> None:
+    """Insert a record's ledger rows, its day in ``tz``; a void marks the bags it takes out, and a record
+    that a void stored earlier points at gets its bags marked now."""
+    day = day_of(row.at, tz)
+    db.execute(_RECORD_SQL, (row.id, row.cart, row.site, row.seq, row.type, row.at, day, row.department,
                              row.collector, row.confirmer, row.bags, row.weight_g, row.refers_to))
-    db.executemany(_BAG_SQL, [(b.package_code, b.record_id, b.type, b.cart, b.at, b.day, b.category, b.department,
-                               b.weight_g, b.status) for b in bags])
+    if bags:
+        db.executemany(_BAG_SQL, [(b.package_code, b.record_id, b.type, b.cart, b.at, day, b.category,
+                                   b.department, b.weight_g, b.status) for b in bags])
     if row.type == "void" and row.refers_to:
         codes = [b.package_code for b in bags]
         if codes:
@@ -66,9 +69,13 @@ class SqliteLedgerIndex(SqliteConnection):
     zone: ZoneInfo
 
     def _index(self, db: sqlite3.Connection, rec: Incoming) -> None:
-        body = json.loads(rec.envelope).get("body")
-        write_rows(db, *index_rows(rec.id, rec.cart, rec.site, rec.seq, rec.type, rec.created_at,
-                                   body if isinstance(body, dict) else {}, self.zone))
+        """``rec.ledger``: the rows the checks made; made here from the envelope when absent."""
+        rows = rec.ledger
+        if rows is None:
+            body = json.loads(rec.envelope).get("body")
+            rows = index_rows(rec.id, rec.cart, rec.site, rec.seq, rec.type, rec.created_at,
+                              body if isinstance(body, dict) else {})
+        write_rows(db, *rows, self.zone)
 
     def reindex(self) -> int:
         """Rebuild the index if it was built by another version or zone; returns records indexed."""
@@ -88,7 +95,7 @@ class SqliteLedgerIndex(SqliteConnection):
                 for rowid, rid, cart, site, seq, rtype, created_at, envelope in rows:
                     body = json.loads(envelope).get("body")
                     write_rows(db, *index_rows(rid, cart, site, seq, rtype, created_at,
-                                               body if isinstance(body, dict) else {}, self.zone))
+                                               body if isinstance(body, dict) else {}), self.zone)
                     after = rowid
                 if not rows:
                     db.execute("DELETE FROM ledger_meta")

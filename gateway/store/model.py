@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from edge import wire
+from gateway.ledger.index import Rows
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Incoming:
     payload: bytes  # as received, kept for quarantine if the store refuses it
     prev_hash: str = wire.GENESIS_HASH
     key: str = ""  # the cart's public key (base64) its seal was verified with; "" in tests that store bare rows
+    # its ledger index rows, made by the checks where the envelope is decoded (None: the store makes them)
+    ledger: Rows | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ import json
 import sqlite3
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -14,8 +13,6 @@ from edge import wire
 from gateway.ledger.index import index_record
 from gateway.store import Incoming, SqliteStore
 from tests.unit.test_gateway_store import h
-
-SH = ZoneInfo("Asia/Shanghai")
 
 
 def envelope(seq: int, rtype: str, body: dict[str, Any], created_at: str = "2026-03-01T23:30:00+08:00",
@@ -44,33 +41,38 @@ TRANSFER = {"from_party": {"person_id": "C0001"}, "carrier": {"vehicle": "浙A12
 
 
 def test_each_type_names_who_where_and_its_bags() -> None:
-    row, bags = index_record(envelope(1, "handover", HANDOVER), "H1", SH)
+    row, bags = index_record(envelope(1, "handover", HANDOVER), "H1")
     assert (row.department, row.collector, row.confirmer, row.bags, row.weight_g) == ("ICU", "C0001", "N0001", 2, 1500)
     assert [(b.package_code, b.status, b.department, b.weight_g) for b in bags] == [
         ("BAG1", "HANDED_OVER", "ICU", 1200), ("BAG2", "HANDED_OVER", "ICU", 300)]
-    row, bags = index_record(envelope(2, "storage_in", STORAGE_IN), "H1", SH)
+    row, bags = index_record(envelope(2, "storage_in", STORAGE_IN), "H1")
     assert (row.collector, row.confirmer) == ("C0001", "K0001")
     # the missing bag is indexed (its path shows it missing) but not counted as present
     assert [(b.package_code, b.status, b.weight_g) for b in bags] == [("BAG1", "OK", 1190), ("BAG2", "MISSING", 300)]
     assert (row.bags, row.weight_g) == (1, 1190)
-    row, bags = index_record(envelope(3, "transfer", TRANSFER), "H1", SH)
+    row, bags = index_record(envelope(3, "transfer", TRANSFER), "H1")
     assert (row.collector, [b.status for b in bags]) == ("C0001", ["TRANSFERRED"])
     row, bags = index_record(envelope(4, "void", {"voided_record_id": "id-CART-1-1", "package_code": "BAG2",
-                                                  "by": {"person_id": "C0001"}, "reason": "wrong bag"}), "H1", SH)
+                                                  "by": {"person_id": "C0001"}, "reason": "wrong bag"}), "H1")
     assert (row.refers_to, [b.package_code for b in bags]) == ("id-CART-1-1", ["BAG2"])
 
 
-def test_the_day_is_the_ledger_zone_s_not_the_cart_s() -> None:
-    # 23:30 in Shanghai is 15:30 UTC the same day; 01:30 UTC on the 2nd is 09:30 in Shanghai on the 2nd
-    assert index_record(envelope(1, "handover", HANDOVER), "H1", SH)[0].day == "2026-03-01"
-    late = envelope(1, "handover", HANDOVER, created_at="2026-03-01T17:30:00+00:00")
-    assert index_record(late, "H1", SH)[0].day == "2026-03-02"
-    assert index_record(late, "H1", ZoneInfo("UTC"))[0].day == "2026-03-01"
+def test_the_day_is_the_ledger_zone_s_not_the_cart_s(tmp_path: Path) -> None:
+    # 23:30 in Shanghai is 15:30 UTC the same day; 17:30 UTC on the 1st is 01:30 in Shanghai on the 2nd
+    late = envelope(2, "handover", HANDOVER, created_at="2026-03-01T17:30:00+00:00")
+    for zone_name, days in (("Asia/Shanghai", ["2026-03-01", "2026-03-02"]), ("UTC", ["2026-03-01", "2026-03-01"])):
+        store = SqliteStore(tmp_path / zone_name.replace("/", "-") / "gateway.sqlite", ledger_zone=zone_name)
+        store.store_batch([incoming(envelope(1, "handover", HANDOVER)), incoming(late)], 1.0)
+        store.close()
+        with sqlite3.connect(tmp_path / zone_name.replace("/", "-") / "gateway.sqlite") as db:
+            assert [d for (d,) in db.execute("SELECT day FROM ledger_records ORDER BY seq")] == days
+            assert {d for (d,) in db.execute("SELECT day FROM ledger_bags WHERE record_id = 'id-CART-1-2'")} == {
+                days[1]}
 
 
 def test_a_body_of_an_unexpected_shape_is_indexed_without_its_odd_fields() -> None:
     odd = {"department": 7, "lines": [{"package_code": None}, "x", {"package_code": "B", "weight_g": True}]}
-    row, bags = index_record(envelope(1, "handover", odd), "H1", SH)
+    row, bags = index_record(envelope(1, "handover", odd), "H1")
     assert (row.department, row.bags, [(b.package_code, b.weight_g) for b in bags]) == (None, 1, [("B", None)])
 
 
