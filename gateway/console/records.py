@@ -33,7 +33,7 @@ BAGS_SQL = "CASE WHEN type = 'handover' THEN json_array_length(envelope, '$.body
 # is the gateway process's time zone, as time.localtime in Python
 _LOCAL_DAY = "date(created_at, 'localtime')"
 
-_RECENT_SQL = (f"SELECT seq, type, created_at, forward_state, chain, {BAGS_SQL}, {GRAMS_SQL} FROM records"
+_RECENT_SQL = (f"SELECT id, seq, type, created_at, forward_state, chain, {BAGS_SQL}, {GRAMS_SQL} FROM records"
                " WHERE cart = ? ORDER BY seq DESC LIMIT ?")
 _TODAY_SQL = (f"SELECT cart, COUNT(*), SUM({GRAMS_SQL}) FROM records WHERE rowid > ? AND rowid <= ?"
               f" AND type = 'handover' AND {_LOCAL_DAY} = ? GROUP BY cart")
@@ -56,11 +56,11 @@ def chain_status(db: sqlite3.Connection, cart: str) -> dict[str, Any]:
 
 
 def recent_records(db: sqlite3.Connection, cart: str, limit: int = RECENT) -> list[dict[str, Any]]:
-    """The cart's last ``limit`` records, newest first: {seq, type, created_at, forward_state, chain,
+    """The cart's last ``limit`` records, newest first: {id, seq, type, created_at, forward_state, chain,
     bags, kg} (bags and kg of a handover; None otherwise)."""
-    return [{"seq": seq, "type": rtype, "created_at": created, "forward_state": state, "chain": chain,
+    return [{"id": rid, "seq": seq, "type": rtype, "created_at": created, "forward_state": state, "chain": chain,
              "bags": bags, "kg": None if grams is None else round(grams / 1000, 3)}
-            for seq, rtype, created, state, chain, bags, grams in db.execute(_RECENT_SQL, (cart, limit))]
+            for rid, seq, rtype, created, state, chain, bags, grams in db.execute(_RECENT_SQL, (cart, limit))]
 
 
 class HandoversToday:

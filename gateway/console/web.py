@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -88,8 +88,12 @@ class Console:
     def page(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         asked = request.query_params.get("lang")
         lang = lang_of(asked, request.cookies.get(LANG_COOKIE))
+        # the language links keep the page's query (a ledger filter, a page cursor), only ``lang`` changes
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+        lang_links = {code: "?" + urlencode([*kept, ("lang", code)]) for code in LANGS}
         html = self.env.get_template(template).render(
-            t=texts(lang), lang=lang, langs=LANGS, path=request.url.path, csrf=self.csrf(request), **context)
+            t=texts(lang), lang=lang, langs=LANGS, lang_links=lang_links, path=request.url.path,
+            csrf=self.csrf(request), **context)
         response = HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
         if asked in LANGS:
             response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict",

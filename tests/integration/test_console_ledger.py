@@ -160,3 +160,9 @@ def test_summaries_filter_and_refuse(client: httpx.Client) -> None:
     assert bad.status_code == 400 and bad.json()["error"].startswith("by: ")
     page = client.get("/summaries", params={"from": "tomorrow"})
     assert page.status_code == 400 and "from: " in page.text
+
+
+def test_the_language_links_keep_the_filter(client: httpx.Client) -> None:
+    page = client.get("/ledger", params={"department": "ICU", "from": "2026-01-01", "lang": "zh"})
+    assert page.status_code == 200
+    assert 'href="?department=ICU&amp;from=2026-01-01&amp;lang=en" data-testid="lang-en"' in page.text

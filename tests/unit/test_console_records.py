@@ -97,6 +97,8 @@ def test_recent_records_newest_first_with_a_handovers_bags_and_kg(db: ConsoleDb)
     assert len(got) == records.RECENT and [r["seq"] for r in got[:2]] == [25, 24]
     assert (got[0]["type"], got[0]["bags"], got[0]["kg"]) == ("handover", 2, 1.234)
     assert (got[1]["type"], got[1]["bags"], got[1]["kg"]) == ("void", None, None)
+    with sqlite3.connect(db.path) as con:  # each row names its record, which the cart page links to
+        assert con.execute("SELECT seq FROM records WHERE id = ?", (got[0]["id"],)).fetchone() == (25,)
 
 
 def test_series_json_gives_uplot_columns_and_text_summaries() -> None:
