@@ -26,6 +26,8 @@ if [ -z "${WASTECART_NO_BROWSER:-}" ] && [ -z "${WASTECART_CHROMIUM:-}" ]; then
 fi
 # Prometheus and promtool: the tests check deploy/prometheus/ (rules, a real scrape of the gateway).
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# GNU time: `make bench` reads the peak memory of the ledger export children with it.
+[ -x /usr/bin/time ] || missing+=(time)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing Debian packages: ${missing[*]}"
