@@ -35,6 +35,7 @@ from edge import wire
 from edge.wire.core import CMD_CONFIG, CMD_NAMES, CMD_REPRINT, CONFIG_BOUNDS, LABEL_MAX
 from gateway.console import auth
 from gateway.console.i18n import LANG_COOKIE, lang_of, texts
+from gateway.console.web import local_time
 
 if TYPE_CHECKING:
     from gateway.console.web import Console
@@ -140,7 +141,8 @@ class CommandPages:
         commands = store.cart_commands(cart, SHOWN)
         user = self.console.current(request)
         return JSONResponse({
-            "commands": [{**c, "sent": _when(c["sent_at"]), "answered": _when(c["answered_at"])} for c in commands],
+            "commands": [{**c, "sent": local_time(c["sent_at"]), "answered": local_time(c["answered_at"])}
+                         for c in commands],
             "config": config_view(commands),
             "may_send": user is not None and auth.allowed(user["role"], "operator"),
         }, headers={"Cache-Control": "no-store"})
@@ -151,7 +153,3 @@ class CommandPages:
         if status != 200:  # a form posted without script: the one line, plainly
             return Response(body["error"], status_code=status, media_type="text/plain; charset=utf-8")
         return RedirectResponse(f"/carts/{cart}#commands", status_code=303)
-
-
-def _when(ts: float | None) -> str:
-    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))

@@ -187,7 +187,7 @@ class Console:
         user = self.current(request)
         rows = self.store().alerts(ALERTS_SHOWN)
         may_ack = user is not None and auth.allowed(user["role"], "operator")
-        return self.page(request, "alerts.html", user=user, alerts=rows, may_ack=may_ack, when=_when)
+        return self.page(request, "alerts.html", user=user, alerts=rows, may_ack=may_ack, when=local_time)
 
     async def checked_form(self, request: Request) -> dict[str, str] | Response:
         """A POST's form once its size and the session's CSRF token (field or header) pass; otherwise the
@@ -229,7 +229,7 @@ class Console:
         return self.page(request, "cart.html", user=user, cart=detail.cart_view(device), span=span,
                          ranges=detail.RANGES, series_keys=detail.SERIES, summary=series["summary"],
                          series=_script_json(series), chain=self.db.chain(cart), records=self.db.recent(cart),
-                         alerts=self.store().alerts(ALERTS_SHOWN, cart=cart), when=_when)
+                         alerts=self.store().alerts(ALERTS_SHOWN, cart=cart), when=local_time)
 
     def cart_series(self, request: Request) -> Response:
         cart = request.path_params["cart"]
@@ -380,6 +380,7 @@ def _script_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
 
 
-def _when(ts: float | None) -> str:
+def local_time(ts: float | None) -> str:
+    """A unix time as the gateway's local wall time for a page ("-" for none)."""
     return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import sqlite3
 import statistics
 import subprocess
@@ -51,7 +50,6 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.console.auth import Passwords
 from gateway.console.fleet import ConsoleDb
 from gateway.console.hooks import GatewayHooks
 from gateway.console.server import ConsoleServer
@@ -59,8 +57,7 @@ from gateway.console.settings import ConsoleConfig
 from gateway.ingest.checks import KeyRing
 from gateway.ledger import search as ledger
 from gateway.store import SqliteStore
-from gateway.store.users import SqliteUsers
-from tests.bench import ledger_data
+from tests.bench import bench_console, ledger_data
 
 SAMPLES = 60  # timed requests per kind (11 kinds: several hundred in all)
 WARM_UP = 5  # untimed requests per kind first
@@ -72,7 +69,6 @@ RARE_CATEGORY = "PATHOLOGICAL"  # 5 % of bags: the category filter's slow case (
 WAIT_S = 60.0
 CHILD_S = 600.0  # s: an export or verify child running longer is a failure
 TIME = "/usr/bin/time"  # GNU time: a child's peak RSS
-USER, PASSWORD = "bench-ledger", "bench-ledger-password-1"
 TARGETS = {"search_p95_ms": 200, "record_page_p95_ms": 200, "xlsx_s": 30, "xlsx_peak_mb": 200}
 
 
@@ -153,27 +149,6 @@ def queries(db: sqlite3.Connection, first: date, last: date) -> dict[str, list[d
 
 # 2. server times --------------------------------------------------------------------------------
 
-def add_user(db_path: Path) -> None:
-    """As ``wastecart gateway user add`` (a viewer); kept in the cached store for the next run."""
-    users = SqliteUsers(db_path)
-    try:
-        users.add_user(USER, "viewer", Passwords().hash(PASSWORD), time.time())  # False: there from a run before
-    finally:
-        users.close()
-
-
-def login(url: str) -> httpx.Client:
-    client = httpx.Client(base_url=url, timeout=WAIT_S)
-    page = client.get("/login")
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    if page.status_code != 200 or found is None:
-        raise RuntimeError(f"GET /login: {page.status_code}, no CSRF field: the console's login form changed")
-    done = client.post("/login", data={"csrf": found.group(1), "user": USER, "password": PASSWORD})
-    if done.status_code != 303:
-        raise RuntimeError(f"login as {USER} failed: POST /login answered {done.status_code}")
-    return client
-
-
 def http_kind(client: httpx.Client, route: str, paths: list[str], expect: str | None) -> dict[str, Any]:
     """GET each path in turn (200 expected); a route missing or failing is reported, not fatal.
     ``expect``: a text the first timed answer must hold (the first row's record id, as the library
@@ -222,10 +197,10 @@ def phase_times(gen: ledger_data.Generated) -> dict[str, Any]:
         functions = function_times(console_db, kinds, record_ids, bag_codes, keys, tz)
         server = ConsoleServer(lambda: store, ConsoleConfig(port=0), gen.db_path,
                                GatewayHooks(keys=keys, data_dir=gen.data))
-        add_user(gen.db_path)
+        bench_console.add_user(gen.db_path, exists_ok=True)
         server.start()
         done.callback(server.stop)
-        client = login(server.url)
+        client = bench_console.login(server.url)
         done.callback(client.close)
         http: dict[str, Any] = {"healthz_baseline": timed(lambda _n: client.get("/healthz"))}
         for kind, params in kinds.items():

@@ -123,6 +123,22 @@ class KioskPage:
         return [e for e in self.console_errors if not any(p.search(e) for p in self.allowed)]
 
 
+def console_login(open_kiosk: Callable[..., KioskPage], url: str, user: str, password: str, page: str = "fleet",
+                  shot: str | None = None) -> KioskPage:
+    """A fresh browser context on the operator console at ``url``: sent to the login page, the form
+    filled in and sent, then back on ``url`` once its ``body[data-page]`` is ``page``; ``shot``: a
+    screenshot of the login page first."""
+    kp = open_kiosk(url, has_touch=False)
+    kp.page.wait_for_url("**/login?next=*")
+    if shot:
+        kp.shot(shot)
+    kp.by("login-user").fill(user)
+    kp.by("login-password").fill(password)
+    kp.by("login-submit").click()
+    kp.page.wait_for_selector(f'body[data-page="{page}"]')
+    return kp
+
+
 @pytest.fixture
 def open_kiosk(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callable[..., KioskPage]]:
     """``open_kiosk(url, **context_options)``: a fresh kiosk page (own storage), checked at teardown."""

@@ -40,6 +40,16 @@ def iso(when: datetime) -> str:
     return when.isoformat(timespec="milliseconds")
 
 
+def totals(bags: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    """A body's totals by category (``edge.workflow.records.totals``' shape) of (code, category, grams)."""
+    out: dict[str, dict[str, Any]] = {}
+    for _, cat, grams in bags:
+        t = out.setdefault(cat, {"category": cat, "count": 0, "weight_g": 0})
+        t["count"] += 1
+        t["weight_g"] += grams
+    return list(out.values())
+
+
 @dataclass
 class SigningCart:
     cart: str
@@ -65,15 +75,10 @@ class SigningCart:
         """``bags``: (package code, category, grams)."""
         lines = [{"package_code": code, "category": cat, "waste_code": CATEGORY[cat].waste_code, "weight_g": grams,
                   "weighing": WEIGHING} for code, cat, grams in bags]
-        totals: dict[str, dict[str, Any]] = {}
-        for _, cat, grams in bags:
-            t = totals.setdefault(cat, {"category": cat, "count": 0, "weight_g": 0})
-            t["count"] += 1
-            t["weight_g"] += grams
         body = {"org": SITE, "round_id": wire.uuid7(), "handover_at": iso(when), "department": department,
                 "from_party": {"person_id": nurse, "auth_method": auth},
                 "to_party": {"person_id": self.collector, "device_id": self.cart},
-                "lines": lines, "totals": list(totals.values()), "destination": None}
+                "lines": lines, "totals": totals(bags), "destination": None}
         return self.seal("handover", body, when)
 
     def storage_in(self, when: datetime, room: str, handed: list[tuple[dict[str, Any], str, int | None]],
@@ -109,15 +114,10 @@ class SigningCart:
                  room: str = "ROOM1") -> dict[str, Any]:
         lines = [{"package_code": code, "category": cat, "waste_code": CATEGORY[cat].waste_code, "weight_g": grams,
                   "facility": room} for code, cat, grams in bags]
-        totals: dict[str, dict[str, Any]] = {}
-        for _, cat, grams in bags:
-            t = totals.setdefault(cat, {"category": cat, "count": 0, "weight_g": 0})
-            t["count"] += 1
-            t["weight_g"] += grams
         body = {"org": SITE, "handed_over_at": iso(when),
                 "from_party": {"person_id": self.collector, "device_id": self.cart},
                 "carrier": {"vehicle": vehicle}, "manifest": {"type": "national", "number": manifest},
-                "lines": lines, "totals": list(totals.values()), "disposal_method": "高温蒸汽",
+                "lines": lines, "totals": totals(bags), "disposal_method": "高温蒸汽",
                 "final_destination": "市医疗废物处置中心"}
         return self.seal("transfer", body, when)
 

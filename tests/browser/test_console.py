@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge import wire
 from gateway.alerts.settings import AlertsConfig, WebhookConfig
 from sim_devices.platform import SimPlatform
-from tests.browser.conftest import KioskPage
+from tests.browser.conftest import KioskPage, console_login
 from tests.browser.console_fixtures import PASSWORDS, CartProcess, ConsoleRig, seed_history
 from tests.integration.test_gateway import SITE, WAIT_S
 from tests.integration.test_gateway_webhook import Receiver
@@ -42,15 +42,7 @@ def rig(tmp_path: Path, broker: PrivateBroker, platform: SimPlatform) -> Iterato
 
 def log_in(open_kiosk: Callable[..., KioskPage], rig: ConsoleRig, name: str, shot: str | None = None) -> KioskPage:
     """A fresh browser context on the console: the login page, filled in and sent."""
-    kp = open_kiosk(rig.url, has_touch=False)
-    kp.page.wait_for_url("**/login?next=*")
-    if shot:
-        kp.shot(shot)
-    kp.by("login-user").fill(name)
-    kp.by("login-password").fill(PASSWORDS[name])
-    kp.by("login-submit").click()
-    kp.page.wait_for_selector('body[data-page="fleet"]')
-    return kp
+    return console_login(open_kiosk, rig.url, name, PASSWORDS[name], shot=shot)
 
 
 def row(kp: KioskPage, rig: ConsoleRig) -> Any:

@@ -21,7 +21,7 @@ import pytest
 
 from sim_devices.platform import SimPlatform
 from tests.browser.action_fixtures import ActionRig
-from tests.browser.conftest import KioskPage
+from tests.browser.conftest import KioskPage, console_login
 from tests.browser.console_fixtures import PASSWORDS
 from wastecart.broker import PrivateBroker
 
@@ -39,13 +39,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory, broker: PrivateBroker) -> Iter
 
 
 def log_in(open_kiosk: Callable[..., KioskPage], rig: ActionRig, name: str) -> KioskPage:
-    kp = open_kiosk(rig.url + "?lang=en", has_touch=False)
-    kp.page.wait_for_url("**/login?next=*")
-    kp.by("login-user").fill(name)
-    kp.by("login-password").fill(PASSWORDS[name])
-    kp.by("login-submit").click()
-    kp.page.wait_for_selector('body[data-page="fleet"]')
-    return kp
+    return console_login(open_kiosk, rig.url + "?lang=en", name, PASSWORDS[name])
 
 
 def flash(kp: KioskPage) -> str:

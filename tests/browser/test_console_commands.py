@@ -18,7 +18,7 @@ from edge import codes
 from gateway.console.auth import Passwords
 from gateway.store import DB_NAME
 from gateway.store.users import SqliteUsers
-from tests.browser.conftest import KioskPage
+from tests.browser.conftest import KioskPage, console_login
 from tests.demo_proc import running_demo
 
 CART = "CART-01"  # the demo's scripted cart
@@ -29,13 +29,7 @@ REFUSED_LOAD = r"status of 403"
 
 
 def log_in(open_kiosk: Callable[..., KioskPage], url: str, user: str, password: str) -> KioskPage:
-    kp = open_kiosk(url, has_touch=False)
-    kp.page.wait_for_url("**/login?next=*")
-    kp.by("login-user").fill(user)
-    kp.by("login-password").fill(password)
-    kp.by("login-submit").click()
-    kp.page.wait_for_selector('body[data-page="fleet"]')
-    return kp
+    return console_login(open_kiosk, url, user, password)
 
 
 def printed(jobs_url: str) -> list[dict[str, Any]]:

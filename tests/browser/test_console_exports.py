@@ -18,7 +18,7 @@ from gateway.ledger.export import LEDGER_HEADERS, open_readonly
 from gateway.ledger.search import LedgerFilter
 from gateway.ledger.summary import summarize
 from sim_devices.platform import SimPlatform
-from tests.browser.conftest import KioskPage
+from tests.browser.conftest import KioskPage, console_login
 from tests.browser.console_fixtures import PASSWORDS, ConsoleRig, csrf_of, login
 from tests.export_fixtures import Ledger, make
 from wastecart.broker import PrivateBroker
@@ -49,13 +49,8 @@ def stored(tmp_path_factory: pytest.TempPathFactory, broker: PrivateBroker,
 
 
 def log_in(open_kiosk: Callable[..., KioskPage], rig: ConsoleRig, name: str) -> KioskPage:
-    kp = open_kiosk(rig.url + "exports?department=ICU&from=2026-11-02", has_touch=False)
-    kp.page.wait_for_url("**/login?next=*")
-    kp.by("login-user").fill(name)
-    kp.by("login-password").fill(PASSWORDS[name])
-    kp.by("login-submit").click()
-    kp.page.wait_for_selector('body[data-page="exports"]')
-    return kp
+    return console_login(open_kiosk, rig.url + "exports?department=ICU&from=2026-11-02", name, PASSWORDS[name],
+                         page="exports")
 
 
 def test_an_operator_exports_xlsx_and_it_equals_the_store(open_kiosk: Callable[..., KioskPage],

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sim_devices.platform import SimPlatform
-from tests.browser.conftest import KioskPage
+from tests.browser.conftest import KioskPage, console_login
 from tests.browser.console_fixtures import PASSWORDS
 from tests.browser.ledger_fixtures import LedgerRig, expected_summary
 from wastecart.broker import PrivateBroker
@@ -31,13 +31,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory, broker: PrivateBroker) -> I
 def open_as(open_kiosk: Callable[..., KioskPage], ledger: LedgerRig, path: str, page: str,
             name: str = "view") -> KioskPage:
     """A fresh browser context on ``path``: the login page first, then back to ``path``."""
-    kp = open_kiosk(ledger.url.rstrip("/") + path, has_touch=False)
-    kp.page.wait_for_url("**/login?next=*")
-    kp.by("login-user").fill(name)
-    kp.by("login-password").fill(PASSWORDS[name])
-    kp.by("login-submit").click()
-    kp.page.wait_for_selector(f'body[data-page="{page}"]')
-    return kp
+    return console_login(open_kiosk, ledger.url.rstrip("/") + path, name, PASSWORDS[name], page=page)
 
 
 def test_find_a_bag_by_its_code_and_follow_its_path(open_kiosk: Callable[..., KioskPage], ledger: LedgerRig) -> None:
