@@ -191,23 +191,16 @@ class ActionPages:
 
     # ---- cart keys (admins) ----------------------------------------------------------------------
 
-    def keys_dir(self) -> Path | None:
-        """``GatewayConfig.cart_keys_dir``: ``hooks.cart_keys_dir`` once the hooks carry it; until then the
-        folder the gateway's KeyRing reads."""
-        hooks = self.console.hooks
-        found = getattr(hooks, "cart_keys_dir", None) or getattr(hooks.keys, "_dir", None)
-        return found if isinstance(found, Path) else None
-
     def keys_page(self, request: Request) -> Response:
         if not self._may(request, "admin"):
             return self.console.refuse(request, 403, "forbidden")
-        folder = self.keys_dir()
+        folder = self.console.hooks.cart_keys_dir
         enrolled = _enrolled(folder) if folder is not None else []
         cart = request.query_params.get("cart", "")[:32]
         return self._render(request, "keys.html", folder=folder, enrolled=enrolled, cart=cart)
 
     def enroll_key(self, request: Request, form: dict[str, str], user: dict[str, Any]) -> Response:
-        folder = self.keys_dir()
+        folder = self.console.hooks.cart_keys_dir
         if folder is None:
             return self._done(request, ActionResult(False, "no cart_keys_dir", "action_keys_no_dir"), "/keys")
         result = enroll(self.console, folder, form, user["name"])

@@ -49,7 +49,6 @@ class ConsoleServer:
         self.config = config
         self._store = store
         self._db_path = db_path
-        self._data_dir = hooks.data_dir
         self._hooks = hooks
         self._metrics = metrics
         self._db: ConsoleDb | None = None
@@ -61,7 +60,7 @@ class ConsoleServer:
 
     def start(self) -> None:
         host, port = self.config.host, self.config.port
-        secret = session_secret(self._data_dir)
+        secret = session_secret(self._hooks.data_dir)
         token = metrics_token(self.config.metrics_token_file)
         try:
             sock = socket.create_server((host, port or 0), reuse_port=False)
