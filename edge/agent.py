@@ -116,7 +116,7 @@ def to_weight(r: Reading) -> workflow.Weight:
 
 class Agent:
     def __init__(self, machine: workflow.Machine, *, clock: SystemClock, ledger: Ledger, code_book: codes.CodeBook,
-                 pin_hashes: Mapping[str, str], org_name: str, printer: LabelPrinter | None,
+                 pin_hashes: Mapping[str, str], printer: LabelPrinter | None,
                  devices: Callable[[], dict[str, Any]], online: Callable[[], bool],
                  on_commit: Callable[[], None] = lambda: None,
                  actuate: Callable[[str], None] | None = None, pin_policy: PinPolicy | None = None,
@@ -131,7 +131,6 @@ class Agent:
         self.printer = printer
         self.printer_state = "ok" if printer is not None else "none"
         self._pins = dict(pin_hashes)
-        self._org_name = org_name
         self._devices = devices  # what each device is doing (the app's view of its parts)
         self._online = online
         self._on_commit = on_commit  # wakes the uplink
@@ -320,8 +319,9 @@ class Agent:
             if self.printer is None:
                 raise EdgeError("agent.no_printer")
             label = MedicalLabel(
-                code=self.code_book.encode(job.code), org_name=self._org_name or f.org, department=f.department,
-                category=f.category, weight_g=f.weight_g, produced_at=f.produced_at, notes=f.notes)
+                code=self.code_book.encode(job.code), org_name=f.org_name, department=f.department_name,
+                category=f.category, weight_g=f.weight_g, produced_at=f.produced_at, notes=f.notes,
+                main_components=f.main_components)
             result = self.printer.print_label(label)
         except EdgeError as exc:
             log.warning("label not printed: %s", exc)
@@ -373,9 +373,11 @@ class Agent:
             return CmdAnswer(False, "this cart has no printer")
         try:
             code = codes.Code("B", found.org, package_code, codes.LETTER_OF[found.category])
-            label = MedicalLabel(code=self.code_book.encode(code), org_name=self._org_name or found.org,
-                                 department=found.department, category=found.category, weight_g=found.weight_g,
-                                 produced_at=found.produced_at)
+            state = self.machine.state
+            label = MedicalLabel(code=self.code_book.encode(code), org_name=state.roster.org_name,
+                                 department=state.roster.department_name(found.department), category=found.category,
+                                 weight_g=found.weight_g, produced_at=found.produced_at.astimezone(state.zone),
+                                 notes=found.notes, main_components=found.components)
             result = self.printer.print_label(label)
         except EdgeError as exc:
             log.warning("label %s not reprinted: %s", package_code, exc)

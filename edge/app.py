@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from edge import codes, keys, remote, tls, workflow
 from edge.agent import Agent
@@ -45,10 +46,11 @@ def preflight(config: EdgeConfig) -> codes.CodeBook:
         from edge import labels
 
         try:
-            labels.check_fits(config.org, config.workflow.org_name, config.printer.dpi, config.printer.medical_mm)
+            labels.check_fits(config.org, config.roster.org_name, config.printer.dpi, config.printer.medical_mm,
+                              [d.name for d in config.roster.departments.values()])
         except LabelError as exc:
             w, h = config.printer.medical_mm
-            raise SetupError("setup.setting", key=f"printer.medical_mm {w:g}×{h:g} with workflow.org_name",
+            raise SetupError("setup.setting", key=f"printer.medical_mm {w:g}×{h:g} with roster.org_name",
                              reason=exc.msg) from exc
     if config.uplink.tls is not None:
         check_tls(config.uplink.tls, config.cart)
@@ -80,7 +82,8 @@ class EdgeApp:
         self.clock = SystemClock(config.clock)
         self.key = keys.load_or_create(config.data)
         self.ledger = Ledger(config.data, config.cart, self.key, min_free_mb=config.min_free_mb)
-        state = workflow.State(org=config.org, cart=config.cart, limits=config.workflow)
+        state = workflow.State(org=config.org, cart=config.cart, limits=config.workflow, roster=config.roster,
+                               zone=ZoneInfo(config.workflow.timezone))
         machine = workflow.Machine(workflow.replay(state, self.ledger.bodies(workflow.REPLAYED)))
         self.uplink = Uplink(self.ledger, site=config.org, broker=config.broker, settings=config.uplink,
                              status=self._device_status, on_time=self.clock.offer, now=self.clock.now)
@@ -92,7 +95,7 @@ class EdgeApp:
         self.scanner: Scanner | None = None
         self.agent = Agent(
             machine, clock=self.clock, ledger=self.ledger, code_book=code_book,
-            pin_hashes=config.workflow.pins, org_name=config.workflow.org_name, printer=self.printer,
+            pin_hashes=config.workflow.pins, printer=self.printer,
             devices=self._devices, online=self.uplink.connected.is_set, on_commit=self.uplink.wake,
             actuate=self._actuate, pin_policy=config.kiosk.pin, on_alarm=self.uplink.report_soon,
             overrides=config.data / remote.OVERRIDES_FILE)

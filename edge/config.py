@@ -17,6 +17,7 @@ from edge.devices.scales.stability import StabilitySettings
 from edge.kiosk.settings import KioskSettings
 from edge.ledger.settings import UplinkSettings
 from edge.pins import PinPolicy
+from edge.roster import Roster
 from edge.workflow.state import Limits
 
 
@@ -107,11 +108,34 @@ class CodesConfig(_Strict):
 
 
 class WorkflowConfig(Limits):
-    """The round's rules (``edge.workflow.Limits``, used as they are) and what the cart prints on labels."""
+    """The round's rules (``edge.workflow.Limits``, used as they are), the zone of every time the cart
+    writes, and the PINs of people who may sign without their badge."""
 
-    org_name: str = ""  # the institution's name printed on labels (产生单位); empty: the org code
-    # Nurses who may confirm with a PIN: person id -> hash from `wastecart edge hash-pin`.
+    # Moved to [roster] org_name (the roster names the institution with everyone else); kept only to say so.
+    org_name: str = ""
+    # The zone of times in records, on labels and on the kiosk (an IANA name): they carry its offset.
+    timezone: str = "Asia/Shanghai"
+    # People who may sign with a PIN (nurses, keepers, supervisors …): person id -> hash from
+    # `wastecart edge hash-pin`.  Each must be on the roster; the roster's roles still decide what they may sign.
     pins: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("org_name")
+    @classmethod
+    def _moved(cls, v: str) -> str:
+        if v:
+            raise ValueError("moved: set the institution's name as [roster] org_name")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai)") from exc
+        return v
 
     @field_validator("pins")
     @classmethod
@@ -173,6 +197,9 @@ class EdgeConfig(_Strict):
     codes: CodesConfig = CodesConfig()
     printer: PrinterSettings = PrinterSettings()
     workflow: WorkflowConfig = WorkflowConfig()
+    # Everyone and everything the cart may meet (edge.roster): who may sign what, and their names.
+    roster: Roster = Field(description="[roster]: staff badges with names and roles, departments, storage rooms, "
+                                       "vehicles, carriers and receivers")
     actuator: ActuatorConfig = ActuatorConfig()
     kiosk: KioskConfig = KioskConfig()
 
@@ -204,8 +231,17 @@ class EdgeConfig(_Strict):
     def _retention(self) -> EdgeConfig:
         """At start-up the cart rebuilds which bags it carries from its own records; synced ones are
         purged after retention_days, so they must outlive a bag's stay on the cart and in storage."""
-        if self.uplink.retention_days * 24 < 2 * self.workflow.storage_overdue_h:
+        stay_h = self.workflow.ward_max_h + self.workflow.storage_overdue_h
+        if self.uplink.retention_days * 24 < 2 * stay_h:
             raise ValueError(f"uplink.retention_days ({self.uplink.retention_days:g}) must cover at least twice "
-                             f"workflow.storage_overdue_h ({self.workflow.storage_overdue_h:g} h): a restarted "
+                             f"workflow.ward_max_h + workflow.storage_overdue_h ({stay_h:g} h): a restarted "
                              "cart would forget bags still on it")
+        return self
+
+    @model_validator(mode="after")
+    def _pins_on_roster(self) -> EdgeConfig:
+        unknown = sorted(p for p in self.workflow.pins if p not in self.roster.people)
+        if unknown:
+            raise ValueError(f"workflow.pins: {', '.join(unknown)} not in roster.people (a PIN signs as a person "
+                             "the roster knows)")
         return self

@@ -24,9 +24,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from edge.catalogue import LABEL_NOTE
 from edge.ledger import trust
 from edge.wire.core import CONFIG_BOUNDS
 from edge.workflow import Limits
+from edge.workflow.records import note_words
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +128,8 @@ class BagLabel:
     department: str
     weight_g: int
     produced_at: datetime
+    notes: str = ""          # 备注 words (version 2 handovers record the chosen notes)
+    components: str = ""     # 主要成分
 
 
 def find_bag(records: Iterable[tuple[str, str, int, dict[str, Any]]], package_code: str) -> BagLabel | str:
@@ -139,7 +143,9 @@ def find_bag(records: Iterable[tuple[str, str, int, dict[str, Any]]], package_co
                 if line.get("package_code") == package_code:
                     found = (record_id, BagLabel(str(body.get("org", "")), package_code, str(line["category"]),
                                                  str(body.get("department", "")), int(line["weight_g"]),
-                                                 datetime.fromisoformat(str(body["handover_at"]))))
+                                                 datetime.fromisoformat(str(body["handover_at"])),
+                                                 note_words(n for n in line.get("notes", ()) if n in LABEL_NOTE),
+                                                 str(line.get("main_components", ""))))
                     voided = False
         elif rtype == "void" and found is not None:
             whole = body.get("voided_record_id") == found[0] and not body.get("package_code")

@@ -17,7 +17,9 @@ from wastecart.cli import Cli
 def register(cli: Cli) -> None:
     p = cli.command("", "demo", run, "run the whole chain (broker, platform, gateway, scale, camera, cart) "
                     "on simulated devices with embedded defaults")
-    p.add_argument("--rounds", type=int, default=3, help="collection rounds to script (default 3)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="handover rounds to script (default 3); from 2 on, the last round also checks the bags "
+                        "into storage (one reported lost: an incident) and hands them to the transporter")
     p.add_argument("--exit", action="store_true", help="exit after the rounds instead of staying up")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     p.add_argument("--data", type=Path, help="keep the SQLite files here (default: a temporary folder)")

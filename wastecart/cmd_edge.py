@@ -40,8 +40,9 @@ def register(cli: Cli) -> None:
                    help="write to this file instead of stdout (a --csv file starts with a UTF-8 BOM, so "
                         "spreadsheet programs show the Chinese)")
 
-    p = cli.command("edge", "hash-pin", hash_pin, "hash a nurse's PIN for [workflow.pins] (reads the PIN from stdin)")
-    p.add_argument("--person", required=True, help="the nurse's person id (as on the badge)")
+    p = cli.command("edge", "hash-pin", hash_pin, "hash a person's PIN for [workflow.pins] (reads the PIN from stdin); "
+                    "the person must be in [roster.people], whose roles decide what the PIN signs")
+    p.add_argument("--person", required=True, help="the person id in [roster.people] (as on the badge)")
 
     p = cli.command("edge", "keygen", keygen, "create the cart's Ed25519 key (once) and print its public key")
     p.add_argument("--data", type=Path, required=True, help="the cart's data folder")
@@ -87,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     app.start()
     print(f"cart {cfg.cart} ({cfg.org}) running: ledger {app.ledger.path}, broker {cfg.broker}, "
           f"scale {cfg.scale.port or 'none'}, camera {cfg.camera.url or 'none'}, "
-          f"printer {cfg.printer.url or 'none'}", flush=True)
+          f"printer {cfg.printer.url or 'none'}, roster {cfg.roster.version} ({cfg.roster.org_name}, "
+          f"{len(cfg.roster.people)} people)", flush=True)
     if app.kiosk is not None:
         print(f"kiosk {app.kiosk.url}", flush=True)
     try:

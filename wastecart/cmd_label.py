@@ -2,7 +2,10 @@
 
 Both take the same label options: ``--kind medical`` (default; HJ 421 / Decree 36 content) or
 ``--kind industrial`` (HJ 1276).  The QR holds ``--payload`` as given, or a bag code built from
-``--org``, ``--bag`` and ``--category``.  Heavy imports (Pillow, qrcode, pyserial) happen in the handlers.
+``--org``, ``--bag`` and ``--category``.  A medical label's 备注 is the Chinese words of its ``--note``
+ids (``catalogue.LABEL_NOTES``, as the kiosk offers them) and any free ``--notes`` text, joined with
+"；" as the workflow joins them; chemical waste needs ``--main-components``.  Heavy imports (Pillow,
+qrcode, pyserial) happen in the handlers.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ if TYPE_CHECKING:
     from wastecart.cli import Cli
 
 LANGUAGES = ("tspl", "zpl", "escpos")  # edge.devices.printer.LANGUAGES, repeated so --help needs no import
+# catalogue.LABEL_NOTES ids and labels.MAIN_COMPONENTS_MAX, repeated for --help (a test checks they agree)
+NOTE_IDS = ("MIXED_DRUGS", "DOUBLE_BAG", "DISINFECTED")
+COMPONENTS_MAX = 40
 INDUSTRIAL_REQUIRED = ("waste_name", "hw_class", "waste_code", "uscc")
 
 
@@ -61,8 +67,16 @@ def _label_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--org-name", default="", help="producing institution / unit (产生单位)")
     g.add_argument("--department", default="", help="department (科室), medical")
     g.add_argument("--weight-g", type=int, help="net weight in grams")
-    g.add_argument("--notes", default="", help="special notes (特别说明), medical")
-    g.add_argument("--produced-at", help="production date-time, ISO (default: now); industrial uses the date")
+    g.add_argument("--note", action="append", default=[], metavar="ID",
+                   help=f"备注 of a medical label, repeatable: {', '.join(NOTE_IDS)} (printed in Chinese; "
+                        "each only on the categories it applies to)")
+    g.add_argument("--notes", default="", help="further 备注 text, after the --note words (medical)")
+    g.add_argument("--main-components", default="",
+                   help=f"主要成分: required for CHEMICAL medical waste, at most {COMPONENTS_MAX} characters "
+                        "on a medical label; also on HJ 1276 labels")
+    g.add_argument("--produced-at",
+                   help="production date-time, ISO, e.g. 2026-12-07T21:40+08:00: an offset is printed "
+                        "(default: now, with this host's offset); industrial uses the date")
     h = p.add_argument_group("HJ 1276 fields (--kind industrial)")
     h.add_argument("--waste-name", help="废物名称 (required)")
     h.add_argument("--hw-class", help="废物类别, e.g. HW08 (required)")
@@ -70,7 +84,6 @@ def _label_options(p: argparse.ArgumentParser) -> None:
     h.add_argument("--uscc", help="producing unit's unified social credit code, 18 characters (required)")
     h.add_argument("--hazards", default="T", help="危险特性, comma-separated of T,C,I,R,In (default T)")
     h.add_argument("--form", default="", help="废物形态: 固态 / 半固态 / 液态 / 气态")
-    h.add_argument("--main-components", default="", help="主要成分")
     h.add_argument("--harmful-components", default="", help="有害成分")
     h.add_argument("--precautions", default="", help="注意事项")
     h.add_argument("--contact", default="", help="联系人")
@@ -112,15 +125,51 @@ def _payload(args: argparse.Namespace) -> str:
     return codes.encode(codes.Code("B", args.org, args.bag, letter))
 
 
+def _notes(args: argparse.Namespace, category: str | None) -> str:
+    """The 备注 line: the ``--note`` ids' Chinese words, then ``--notes``, joined as the workflow joins them."""
+    from edge import catalogue
+
+    words: list[str] = []
+    for note_id in args.note:
+        note = catalogue.LABEL_NOTE.get(note_id.strip().upper())
+        if note is None:
+            raise WastecartError(f"--note {note_id!r}: one of {', '.join(catalogue.LABEL_NOTE)}")
+        if note.zh in words:
+            raise WastecartError(f"--note {note.id}: given twice")
+        if note.categories and category not in note.categories:
+            raise WastecartError(f"--note {note.id}: only for {', '.join(note.categories)} waste, "
+                                 f"not {category or 'a label without --category'}")
+        words.append(note.zh)
+    if args.notes.strip():
+        words.append(args.notes.strip())
+    return "；".join(words)
+
+
+def _medical(args: argparse.Namespace, payload: str, when: datetime) -> Label:
+    from edge.errors import LabelError
+    from edge.labels import MedicalLabel
+
+    try:
+        bare = MedicalLabel(payload, category=args.category, main_components=args.main_components)
+    except LabelError as exc:
+        if exc.key in ("label.no_main_components", "label.main_components_too_long"):
+            raise WastecartError(f"--main-components: {exc}") from exc
+        raise
+    return MedicalLabel(payload, org_name=args.org_name, department=args.department, category=bare.category,
+                        weight_g=args.weight_g, produced_at=when, notes=_notes(args, bare.category),
+                        main_components=args.main_components)
+
+
 def build_label(args: argparse.Namespace) -> Label:
     """The label the options describe; missing or bad fields are one clear error."""
-    from edge.labels import HazardousLabel, MedicalLabel
+    from edge.labels import HazardousLabel
 
     payload = _payload(args)
     when = _when(args)
     if args.kind == "medical":
-        return MedicalLabel(payload, org_name=args.org_name, department=args.department, category=args.category,
-                            weight_g=args.weight_g, produced_at=when, notes=args.notes)
+        return _medical(args, payload, when)
+    if args.note:
+        raise WastecartError("--note: for medical labels; an HJ 1276 label takes --remarks")
     missing = [f"--{name.replace('_', '-')}" for name in INDUSTRIAL_REQUIRED if not getattr(args, name)]
     if missing:
         raise WastecartError(f"--kind industrial needs {', '.join(missing)} (HJ 1276 label fields)")

@@ -27,15 +27,25 @@ GET /api/state → the screen model (also pushed on every change over SSE: GET /
       "error":   {"zh": "…", "en": "…"} | null, # last refusal (red banner) until the next accepted action
       "message": {"zh": "…", "en": "…"} | null, # last confirmation (green), e.g. 已保存交接记录 #12
       "saved_seq": int | null,                 # set ONLY after the ledger commit returned (the "saved" tick)
-      "collector": str | null, "department": str | null, "place": str | null,  # place = storage room / vehicle
+      "collector": str | null, "department": str | null, "place": str | null,  # codes; place = storage room / vehicle
+      "collector_name": str | null, "department_name": str | null,  # the roster's names (the code when it has none)
+      "place_name": str | null,                # the room's name, the vehicle's plate
+      "signer": str | null,                    # who has signed at this place so far (keeper, driver), by name
+      "dwell": [{"package_code": str, "where": "cart" | "storage", "hours": float, "limit_h": float,
+                 "level": "warn" | "over"}],   # bags past the warning share of their limit (yellow / red)
       "round_started_at": iso str | null, "round_overdue": bool,
       "weight": {"net_g": int | null, "stable": bool, "error": {"zh","en"} | null} | null,
       "lines": [{"package_code": str, "category": "INFECTIOUS", "category_name": {"zh","en"}, "weight_g": int,
                  "editable": bool}],
       "totals": [{"category": str, "category_name": {"zh","en"}, "count": int, "weight_g": int}],
-      "pending": {...} | null,                 # a bag being taken (weight captured, waiting for category/label)
-      "actions": [{"id": "remove_last", "label": {"zh","en"}, "style": "primary"|"danger"|"normal",
-                   "needs": null | "pin" | "text" | "reason"}],  # the buttons valid NOW; ids are opaque
+      "pending": {"package_code": str | null, "category": str | null, "category_name": {"zh","en"} | null,
+                  "weight_g": int | null, "printing": bool, "editing": bool,
+                  "notes": [{"zh","en"}],      # the label notes (备注) that are on
+                  "components": str} | null,   # 主要成分 typed (chemical waste); "" when none
+                                               # a bag being taken (weight captured, waiting for category/label)
+      "actions": [{"id": "remove_last", "label": {"zh","en"}, "style": "primary"|"danger"|"normal"|"chosen",
+                   "needs": null | "pin" | "text" | "reason",
+                   "reasons": [{"id", "zh", "en"}]}],  # the buttons valid NOW; ids are opaque; reasons: see below
       "categories": [{"id": "INFECTIOUS", "name": {"zh","en"}, "color": "#f5d000"}],  # when a choice is asked
       "voice": {"id": int, "zh": "…", "en": "…"} | null,  # a NEW id = speak it once (main steps only)
       "device": {"online": bool, "unsent": int, "scale": str, "camera": str, "printer": str,
@@ -60,7 +70,8 @@ The page loads it at start and again after every reconnect (an updated agent may
 one).  Until it has one it still renders: a device state shows as sent, in the neutral ``off``
 level, and no clock warning is drawn.
 
-POST /api/action ``{"id": "<action id>", "value": "<optional: pin / text / reason>"}``
+POST /api/action ``{"id": "<action id>", "value": "<optional: pin / text / reason>"}`` (a reason is
+``"<reason id>"`` or ``"<reason id>|<words>"``: the id one of the action's ``reasons``)
 → 202 ``{"ok": true}`` (the result shows up in the next state), 400 ``{"error": "..."}`` for an
 unknown id.  POST /api/scan ``{"text": "<payload>"}`` — a code typed/entered on the kiosk (same
 path as the camera).  The page never decides workflow logic: it renders the model and posts actions.
@@ -72,12 +83,17 @@ neither is drawn a second time among the buttons.  A category with no such actio
 ``{"id": "choose", "value": "<category id>"}``.  A code typed on the on-screen keyboard, or
 "typed" by a USB hand scanner acting as a keyboard (fast keys + Enter), is a POST /api/scan.
 
+A ``needs: "reason"`` action lists its ``reasons`` (``edge.catalogue.VOID_REASONS``): the page
+shows them as buttons with a text field under them and posts ``ID`` or ``ID|words`` (words are
+required for ``OTHER``: OK stays off until some are typed; the cart checks it again).  Without a
+list the typed words are posted as they are.  An action ``note:<id>`` (a label note) is drawn as a
+toggle, pressed while its ``style`` is ``chosen``.  ``dwell`` is drawn as one banner, a row per
+place (count at the worst level there, the longest stay against its limit): red when any bag is
+``over``, else yellow.  Names are shown where codes were, the code small beside.
+
 What the page also understands (optional, tolerated when absent): ``color`` on a line or a total
 (else the colour last seen for that category in ``categories``, else the catalogue's);
-``reasons: [{"id", "zh", "en"}]`` on a ``needs: "reason"`` action (else a few common reasons,
-posted as their Chinese text); ``pending.package_code`` / ``pending.weight_g`` /
-``pending.category_name`` / ``pending.printing`` / ``pending.editing``; ``status`` on a line
-(storage: ``waiting`` | ``ok`` | ``deviation`` | ``batch``).
+``status`` on a line (storage: ``waiting`` | ``ok`` | ``deviation`` | ``batch``).
 
 The other answers
 =================

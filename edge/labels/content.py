@@ -2,8 +2,8 @@
 HJ 1276 37-character digital identification code.
 
 - :class:`MedicalLabel` — the Chinese label of a medical-waste bag or box (Decree 36 content on an
-  HJ 421 package: producing institution, department, category, weight, date and time, package code,
-  special notes).
+  HJ 421 package: producing institution, department, category, main components of chemical waste,
+  weight, date and time with its UTC offset, package code, special notes).
 - :class:`HazardousLabel` — the HJ 1276-2022 hazardous-waste label (industrial waste): the full field
   set, hazard characteristics and the digital identification code.
 
@@ -27,6 +27,9 @@ HAZARDS = {"T": "毒性", "C": "腐蚀性", "I": "易燃性", "R": "反应性", 
 _USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100-2015: no I, O, S, V, Z
 _USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]  # 1, 3, 9, 27, 19, 26, …
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Characters of 主要成分 on a medical label: three lines of the default 100×70 mm label, so the longest
+# label (60-character organisation and department names, every note) still fits; ``check_fits`` lays it out.
+MAIN_COMPONENTS_MAX = 40
 
 
 def _clean(value: str, name: str, caption: str) -> str:
@@ -62,7 +65,10 @@ class MedicalLabel:
     """A medical-waste bag or box label.  Empty fields print their caption only (to fill in by hand).
 
     ``category`` is the wire enum (``INFECTIOUS`` …); with a bag code (``WC1.B…``) it may be left out
-    and is taken from the code's category letter, and if both are given they must agree.
+    and is taken from the code's category letter, and if both are given they must agree.  A category
+    that ``needs_components`` (chemical waste) is refused without ``main_components``: a disposer
+    must know what is in the container.  ``org_name`` is printed as given (the cart passes the
+    roster's name; nothing falls back to a code here).
     """
 
     code: str  # the package code: the QR payload and the text under it
@@ -70,15 +76,17 @@ class MedicalLabel:
     department: str = ""  # 科室
     category: str | None = None
     weight_g: int | None = None
-    produced_at: datetime | None = None  # 产生日期/时间
-    notes: str = ""  # 特别说明: "含少量药物性废物", "传染病患者 双层包装" …
+    produced_at: datetime | None = None  # 产生日期/时间; an aware datetime prints its UTC offset
+    notes: str = ""  # 备注 / 特别说明: the chosen LABEL_NOTES' words joined with "；"
+    main_components: str = ""  # 主要成分: required where the category needs it (chemical waste)
 
     def __post_init__(self) -> None:
         code = _clean(self.code, "code", "二维码内容")
         if not code:
             raise LabelError("label.no_code")
         object.__setattr__(self, "code", code)
-        for name, what in (("org_name", "产生单位"), ("department", "科室"), ("notes", "备注")):
+        for name, what in (("org_name", "产生单位"), ("department", "科室"), ("notes", "备注"),
+                           ("main_components", "主要成分")):
             object.__setattr__(self, name, _clean(getattr(self, name), name, what))
         from_code = _bag_category(code)
         category = from_code if self.category is None else parse_category(self.category)
@@ -86,6 +94,11 @@ class MedicalLabel:
             raise LabelError("label.category_mismatch", category=messages.category_name(category),
                              code_category=messages.category_name(from_code))
         object.__setattr__(self, "category", category)
+        if category is not None and catalogue.CATEGORY[category].needs_components and not self.main_components:
+            raise LabelError("label.no_main_components", category=messages.category_name(category))
+        if len(self.main_components) > MAIN_COMPONENTS_MAX:
+            raise LabelError("label.main_components_too_long", chars=len(self.main_components),
+                             most=MAIN_COMPONENTS_MAX)
         _check_weight(self.weight_g)
 
 

@@ -13,20 +13,22 @@ correction ``QR_ECC``, its module the largest that fits with the ISO 4-module qu
 other ink (at least ``QR_MIN_MODULE`` dots), and the code is printed as text under it.  Elements
 are listed in reading order, which is the order a stream printer (ESC/POS) prints them in.  Text
 that does not fit is a :class:`LabelError` naming the field, never a clipped label; the marks are
-drawn here once (``edge.labels.raster``) and placed as bitmaps.
+drawn once (``edge.labels.raster``) and placed as bitmaps.  A medical label's mark follows its
+category (``catalogue.Category.mark``): HJ 421's biohazard diamond, or HJ 1276's toxic diamond on
+pharmaceutical and chemical waste, which carry no pathogens.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta, timezone
 
 from edge import catalogue, messages
 from edge.errors import LabelError
-from edge.labels.content import HazardousLabel, Label, MedicalLabel, format_weight
-from edge.labels.elements import Bar, Bitmap, Box, Element, Layout, Qr, Text
+from edge.labels.content import MAIN_COMPONENTS_MAX, HazardousLabel, Label, MedicalLabel, format_weight
+from edge.labels.elements import Bar, Bitmap, Bits, Box, Element, Layout, Qr, Text
 from edge.labels.raster import hazard_mark, qr_modules, warning_mark
 
 DOTS_PER_MM = {203: 8, 300: 12}  # the printers' own rounding (TSPL: SIZE in mm × 8 or 12 dots)
@@ -168,12 +170,38 @@ def _code_lines(page: _Page, code: str, width: int) -> list[str]:
     return wrap(code, width, page.th)
 
 
+def format_time(when: datetime) -> str:
+    """``2026-12-07 21:40 +08:00``: an aware time carries its UTC offset (a label read in another zone,
+    or on a host set to UTC, still says when); a naive one prints without."""
+    text = f"{when:%Y-%m-%d %H:%M}"
+    offset = when.utcoffset()
+    if offset is None:
+        return text
+    minutes = round(offset.total_seconds() / 60)
+    sign = "-" if minutes < 0 else "+"
+    hours, minutes = divmod(abs(minutes), 60)
+    return f"{text} {sign}{hours:02d}:{minutes:02d}"
+
+
+# The label's mark per ``catalogue.Category.mark``: HJ 421's biohazard diamond for waste that carries
+# pathogens, HJ 1276's toxic diamond for drugs and chemicals (never the biohazard sign on those).
+MARKS: dict[str, Callable[[int], Bits]] = {
+    "biohazard": warning_mark,
+    "toxic": lambda side: hazard_mark(side, "T"),
+}
+
+
+def medical_mark(category: str | None, side: int) -> Bits:
+    """The mark a medical label of ``category`` carries (no category: the HJ 421 biohazard mark)."""
+    return MARKS[catalogue.CATEGORY[category].mark if category else "biohazard"](side)
+
+
 def _medical(label: MedicalLabel, page: _Page) -> None:
-    """Left column: warning mark, warning panel, QR; right column: title and fields; code text at the bottom."""
+    """Left column: mark, warning panel, QR; right column: title and fields; code text at the bottom."""
     pad = page.mm(3)
     col = page.mm(22)
     mark = page.mm(20)
-    page.add(Bitmap(pad + (col - mark) // 2, pad, warning_mark(mark)))
+    page.add(Bitmap(pad + (col - mark) // 2, pad, medical_mark(label.category, mark)))
     # HJ 421 warning-text panel: 2:1, black border, "警告！" and the kind of waste.
     panel_y = pad + mark + page.mm(1)
     panel_h = col // 2
@@ -192,15 +220,20 @@ def _medical(label: MedicalLabel, page: _Page) -> None:
     page.text(x, pad, "医疗废物", 2 * page.th)
     y = pad + 2 * page.th + page.mm(1.5)
     category = ""
+    components = bool(label.main_components)
     if label.category:
         c = catalogue.CATEGORY[label.category]
         category = f"{c.zh} HW01 {c.waste_code}"
-    when = f"{label.produced_at:%Y-%m-%d %H:%M}" if label.produced_at else ""
+        components = components or c.needs_components
+    when = format_time(label.produced_at) if label.produced_at else ""
     weight = format_weight(label.weight_g) if label.weight_g is not None else ""
     limit = code_y - page.mm(1) if max(text_width(c, page.th) for c in code_lines) > col else page.height - pad
-    for caption, name, value in (("产生单位", "org_name", label.org_name), ("科室", "department", label.department),
-                                 ("类别", "category", category), ("重量", "weight_g", weight),
-                                 ("产生时间", "produced_at", when), ("备注", "notes", label.notes)):
+    rows = [("产生单位", "org_name", label.org_name), ("科室", "department", label.department),
+            ("类别", "category", category)]
+    if components:  # only where the category needs it, or when given
+        rows.append(("主要成分", "main_components", label.main_components))
+    rows += [("重量", "weight_g", weight), ("产生时间", "produced_at", when), ("备注", "notes", label.notes)]
+    for caption, name, value in rows:
         y = page.row(x, y, width, caption, value)
         page.fits(y - (page.pitch - page.th), limit, caption, name)
     page.add(page.place_qr(label.code, 0, panel_y + panel_h, right, code_y))
@@ -267,21 +300,34 @@ def _hazard_marks(page: _Page, hazards: Sequence[str], x: int, y: int, width: in
                         hazard_mark(side, hazard)))
 
 
-# The longest medical label a cart prints: a signed bag code of its organisation with a 12-character
-# bag id (mac and check characters are placeholders of the right length), a category, five digits
-# of grams, a full date and time, and a 12-character department.
-_SAMPLE_DEPARTMENT = "D" * 12
-_SAMPLE_WHEN = datetime(2026, 12, 31, 23, 59)
+# The longest medical labels a cart prints, one per category: a signed bag code of its organisation
+# with a 12-character bag id (mac and check characters are placeholders of the right length), five
+# digits of grams, a full date and time with its offset, every note the category takes, and
+# MAIN_COMPONENTS_MAX characters of components where it needs them.  Chinese characters are the
+# widest glyphs, so the samples are Chinese.
+SAMPLE_DEPARTMENT = "科" * 12  # without the roster's names: a long department name
+SAMPLE_WHEN = datetime(2026, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=8)))
+SAMPLE_COMPONENTS = "成" * MAIN_COMPONENTS_MAX
 
 
-def check_fits(org: str, org_name: str, dpi: int, size_mm: tuple[float, float]) -> None:
-    """Lay out the longest medical label this cart will print (``org_name``, or ``org`` when empty).
+def longest_notes(category: str) -> str:
+    """Every LABEL_NOTES text that applies to ``category``, joined as the workflow joins them."""
+    return "；".join(n.zh for n in catalogue.LABEL_NOTES if not n.categories or category in n.categories)
+
+
+def check_fits(org: str, org_name: str, dpi: int, size_mm: tuple[float, float],
+               departments: Iterable[str] = ()) -> None:
+    """Lay out the longest medical label of each category this cart will print, with ``org_name``
+    and the longest of ``departments`` (the roster's department names; a 12-character name without).
 
     Run once at start-up by the composition root: a label size its text cannot fit would otherwise
     fail every print on the ward.  Raises the layout's own :class:`LabelError` (which field does
     not fit, or which size or dpi is refused).
     """
-    sample = MedicalLabel(code=f"WS1.B.{org}.P00000000000.I.AAAAAA.00", org_name=org_name or org,
-                          department=_SAMPLE_DEPARTMENT, category="PATHOLOGICAL", weight_g=59_999,
-                          produced_at=_SAMPLE_WHEN)
-    layout(sample, dpi, size_mm)
+    department = max(departments, key=lambda d: text_width(d, CJK_BASE_DOTS), default=SAMPLE_DEPARTMENT)
+    for c in catalogue.CATEGORIES:
+        sample = MedicalLabel(code=f"WS1.B.{org}.P00000000000.{c.letter}.AAAAAA.00", org_name=org_name,
+                              department=department, category=c.id, weight_g=59_999, produced_at=SAMPLE_WHEN,
+                              notes=longest_notes(c.id),
+                              main_components=SAMPLE_COMPONENTS if c.needs_components else "")
+        layout(sample, dpi, size_mm)

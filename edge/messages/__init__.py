@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge import catalogue
-from edge.messages import codes, devices, labels, ledger, screen, shell
+from edge.messages import codes, devices, labels, ledger, manifest, rules, screen, shell
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ NONE = Text()
 
 # key -> (zh, en); {fields} are filled by t().  Both sides' fields are identical (a test checks).
 CATALOGUE: dict[str, tuple[str, str]] = {}
-for _part in (screen, codes, devices, labels, ledger, shell):
+for _part in (screen, rules, codes, devices, labels, ledger, manifest, shell):
     _clash = CATALOGUE.keys() & _part.ENTRIES.keys()
     assert not _clash, f"message keys defined twice: {_clash}"
     CATALOGUE.update(_part.ENTRIES)

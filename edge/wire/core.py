@@ -35,7 +35,7 @@ QOS = {RECORD: 1, ACK: 1, STATUS: 1, TELEMETRY: 0, CMD: 1, CMD_RESULT: 1}
 RECORD_SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/{RECORD}"
 SHARED_RECORD_SUBSCRIPTION = f"$share/gw/{RECORD_SUBSCRIPTION}"
 
-RECORD_TYPES = ("handover", "storage_in", "storage_out", "transfer", "void")
+RECORD_TYPES = ("handover", "storage_in", "storage_out", "transfer", "void", "incident", "correction")
 # Ids on the wire ($defs/code): site / cart ids (topic levels), QR fields, package and person ids.
 ID_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 

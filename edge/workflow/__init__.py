@@ -2,7 +2,8 @@
 
 Rooms: ``state`` (what the workflow knows, as sub-states), ``events`` (events in, typed effects
 out), ``machine`` (the transition function; scans), ``actions`` (one declaration per kiosk button),
-``moves`` (transitions both make), ``records`` (record bodies; ``apply_record`` used by commit and
+``visits`` (the storage room, the vehicle and voids: the actions that close a visit with a signed
+record), ``moves`` (transitions both make), ``records`` (record bodies; ``apply_record`` used by commit and
 replay alike), ``view`` (the typed screen model, where message keys become words).
 """
 

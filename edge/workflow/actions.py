@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from edge import wire
-from edge.catalogue import CATEGORIES, CATEGORY
+from edge.catalogue import CATEGORIES, CATEGORY, LABEL_NOTE, LABEL_NOTES, VOID_REASONS
 from edge.codes import Code
 from edge.messages import NO_MSG, Msg, Text, category_name, msg
 from edge.workflow.events import Action, Actuate, LabelFields, PrintLabel
@@ -32,14 +32,13 @@ from edge.workflow.moves import (
     ok,
     refuse,
     retract,
-    start_commit,
     taken_weight,
     with_stop,
 )
-from edge.workflow.records import iso, storage_in_body, transfer_body, void_body
+from edge.workflow.records import note_words
 from edge.workflow.state import (
+    COMPONENTS_MAX,
     EMPTY_BELOW_G,
-    REASON_MAX,
     Batch,
     Line,
     Pending,
@@ -47,10 +46,20 @@ from edge.workflow.state import (
     State,
     Step,
     Stop,
-    VoidScan,
 )
-
-Handler = Callable[[State, str, str, datetime, Callable[[], str]], Result]
+from edge.workflow.visits import (
+    Handler,
+    can_void,
+    changed,
+    finish,
+    lost_pending,
+    manifest_entry,
+    reject_storage,
+    report_lost,
+    unweighed,
+    void_bag,
+    void_record,
+)
 
 
 class TextView(TypedDict):
@@ -60,13 +69,20 @@ class TextView(TypedDict):
     en: str
 
 
+class ReasonView(TypedDict):
+    id: str
+    zh: str
+    en: str
+
+
 class ActionView(TypedDict):
     """A button as the screen model lists it."""
 
     id: str
     label: TextView
-    style: str          # normal | primary | danger
+    style: str          # normal | primary | danger | chosen (a note that is on)
     needs: str | None   # text | reason | pin
+    reasons: NotRequired[list[ReasonView]]  # needs "reason": the list to choose from (value "ID|words")
 
 
 @dataclass(frozen=True)
@@ -85,19 +101,6 @@ class Spec:
 
 def _busy(s: State) -> bool:
     return s.stop is not None and s.stop.busy
-
-
-def unweighed(s: State) -> tuple[str, ...]:
-    room = s.storage
-    done: set[str] = set()
-    if room is not None:
-        done = {r.package_code for r in room.reweighs} | set(room.batch.package_codes if room.batch else ())
-    return tuple(b.package_code for b in s.carried if b.package_code not in done)
-
-
-def _reason(value: str) -> str | None:
-    reason = " ".join(value.split())
-    return reason[:REASON_MAX] if reason else None
 
 
 # handlers -----------------------------------------------------------------------------------
@@ -128,11 +131,14 @@ def _edit_to(s: State, stop: Stop, code: str, cat: str, at: datetime) -> Result:
     line = next(ln for ln in stop.lines if ln.package_code == code)
     if cat == line.category:
         return ok(with_stop(s, stop, editing=None), msg("ok.cancelled")), []
+    if CATEGORY[cat].needs_components and not line.components:
+        return refuse(s, msg("rules.edit_to_chemical"))
     if line.label == "printed":                   # the label shows the category: reprint it first
         job = PrintJob(code, cat, reprint=True)
         s = replace(with_stop(s, stop, print_job=job), error=NO_MSG, message=NO_MSG)
         return s, [_print(s, job, line.weight_g, at)]
-    lines = tuple(replace(ln, category=cat) if ln.package_code == code else ln for ln in stop.lines)
+    lines = tuple(replace(ln, category=cat, notes=notes_for(ln.notes, cat)) if ln.package_code == code else ln
+                  for ln in stop.lines)
     return ok(with_stop(s, stop, lines=lines, editing=None),
               msg("ok.category_changed", code=code, category=category_name(cat)), spoken=True), []
 
@@ -149,30 +155,68 @@ def _print_label(s: State, _arg: str, _value: str, at: datetime, new_package_id:
     else:
         return refuse(s, msg("err.package_id"))
     assert code is not None and p.category is not None
+    if CATEGORY[p.category].needs_components and not p.components:
+        return refuse(s, msg("rules.components_needed"))
     job = PrintJob(code, p.category)
     s = replace(with_stop(s, stop, pending=replace(p, package_code=code), print_job=job), error=NO_MSG,
                 message=NO_MSG)
     return s, [_print(s, job, p.weight_g, at)]
 
 
+def notes_for(notes: tuple[str, ...], category: str) -> tuple[str, ...]:
+    """The notes that still apply after a category change."""
+    return tuple(n for n in notes if not LABEL_NOTE[n].categories or category in LABEL_NOTE[n].categories)
+
+
 def _print(s: State, job: PrintJob, weight_g: int, at: datetime) -> PrintLabel:
-    """The label of waste-domain §8.3 (medical minimum); the printer module lays it out."""
+    """The label of waste-domain §8.3 (medical minimum; Decree 36): names from the roster, the time
+    in the cart's zone, the notes chosen; the printer module lays it out."""
     c = CATEGORY[job.category]
+    stop = s.stop
+    line = next((ln for ln in stop.lines if ln.package_code == job.package_code), None) if stop else None
+    p = stop.pending if stop else None
+    notes = notes_for(line.notes if line else p.notes if p else (), c.id)
+    components = line.components if line else p.components if p else ""
+    department = s.department or ""
     fields = LabelFields(
-        org=s.org, department=s.department or "", category=c.id, category_name=c.zh, category_name_en=c.en,
-        waste_code=c.waste_code, weight_g=weight_g, produced_at=datetime.fromisoformat(iso(at)),
-        package_code=job.package_code, collector=s.collector or "", cart=s.cart)
+        org=s.org, department=department, category=c.id, category_name=c.zh, category_name_en=c.en,
+        waste_code=c.waste_code, weight_g=weight_g,
+        produced_at=at.astimezone(s.zone).replace(microsecond=at.microsecond // 1000 * 1000),
+        package_code=job.package_code, collector=s.collector or "", cart=s.cart, notes=note_words(notes),
+        org_name=s.roster.org_name, department_name=s.roster.department_name(department),
+        main_components=components)
     return PrintLabel(Code("B", s.org, job.package_code, c.letter), fields)
+
+
+def _note(s: State, note: str, _value: str, _at: datetime, _ids: Callable[[], str]) -> Result:
+    stop = s.stop
+    assert stop is not None and stop.pending is not None  # available()
+    p = stop.pending
+    on = note not in p.notes
+    notes = (*p.notes, note) if on else tuple(n for n in p.notes if n != note)
+    words = Text(LABEL_NOTE[note].zh, LABEL_NOTE[note].en)
+    return ok(with_stop(s, stop, pending=replace(p, notes=notes)),
+              msg("rules.note_on" if on else "rules.note_off", note=words)), []
+
+
+def _components(s: State, _arg: str, value: str, _at: datetime, _ids: Callable[[], str]) -> Result:
+    stop = s.stop
+    assert stop is not None and stop.pending is not None  # available()
+    text = " ".join(value.split())
+    if not text or len(text) > COMPONENTS_MAX or any(ord(ch) < 32 for ch in text):
+        return refuse(s, msg("rules.components_bad", max=COMPONENTS_MAX))
+    return ok(with_stop(s, stop, pending=replace(stop.pending, components=text)),
+              msg("rules.components_set", text=text)), []
 
 
 def _remove_last(s: State, _arg: str, _value: str, _at: datetime, _ids: Callable[[], str]) -> Result:
     room = s.storage
     if room is not None:
         if room.batch is not None:
-            s2 = replace(s, visit=replace(room, batch=None), armed=True)
+            s2 = replace(s, visit=changed(room, batch=None), armed=True)
             return ok(s2, msg("ok.reweigh_undone", code=",".join(room.batch.package_codes)[:40])), []
         last = room.reweighs[-1]
-        return ok(replace(s, visit=replace(room, reweighs=room.reweighs[:-1]), armed=True),
+        return ok(replace(s, visit=changed(room, reweighs=room.reweighs[:-1]), armed=True),
                   msg("ok.reweigh_undone", code=last.package_code)), []
     stop = s.stop
     assert stop is not None  # available()
@@ -194,6 +238,14 @@ def _confirm_pin(s: State, _arg: str, _value: str, _at: datetime, _ids: Callable
     return refuse(s, msg("err.pin_unchecked"))     # the shell should have checked it and sent PinConfirmed
 
 
+def _can_pin(s: State, _arg: str) -> bool:
+    """Where a signature is due: the nurse's screen, the storage room (keeper; supervisor for a loss),
+    the vehicle (driver), a void with its bag known (supervisor)."""
+    if s.step in (Step.CONFIRM, Step.STORAGE, Step.TRANSFER):
+        return True
+    return s.step is Step.VOID and s.void is not None and s.void.record_id is not None
+
+
 def _back(s: State, _arg: str, _value: str, _at: datetime, _ids: Callable[[], str]) -> Result:
     return ok(replace(s, step=Step.STOP), NO_MSG), []
 
@@ -205,6 +257,9 @@ def _cancel(s: State, _arg: str, _value: str, _at: datetime, _ids: Callable[[], 
             message = msg("ok.cancelled" if stop.editing else "ok.bag_cancelled")
             return ok(with_stop(s, stop, pending=None, print_job=None, editing=None), message), []
         return ok(replace(s, step=Step.ROUND, visit=None), msg("ok.left_stop"), spoken=True), retract(s)
+    room = s.storage
+    if room is not None and room.lost is not None:
+        return ok(replace(s, visit=replace(room, lost=None)), msg("rules.lost_cancelled")), []
     effects = retract(s) if s.step is Step.STORAGE else []
     return ok(replace(s, step=Step.ROUND, visit=None), msg("ok.cancelled"), spoken=True), effects
 
@@ -216,50 +271,8 @@ def _batch(s: State, _arg: str, _value: str, _at: datetime, _ids: Callable[[], s
     if not isinstance(taken, tuple):
         return refuse(s, taken)
     batch = Batch(unweighed(s), *taken)
-    s = replace(s, visit=replace(room, batch=batch), armed=False)
+    s = replace(s, visit=changed(room, batch=batch), armed=False)
     return ok(s, msg("ok.batch", count=len(batch.package_codes), grams=batch.weight_g), spoken=True), []
-
-
-def _finish(s: State, _arg: str, _value: str, at: datetime, _ids: Callable[[], str]) -> Result:
-    rnd, room, transfer = s.round, s.storage, s.transfer
-    assert rnd is not None  # available(): a storage or transfer visit is always inside a round
-    if room is not None:
-        if not s.carried:
-            return refuse(s, msg("err.nothing_to_store"))
-        if not room.reweighs and room.batch is None:
-            return refuse(s, msg("err.reweigh_first"))
-        return start_commit(s, "storage_in", storage_in_body(s, rnd, room, at), s.step)
-    assert transfer is not None  # available()
-    if not s.stored:
-        return refuse(s, msg("err.nothing_to_transfer"))
-    if transfer.manifest is None:
-        return refuse(s, msg("err.manifest_needed"))
-    return start_commit(s, "transfer", transfer_body(s, rnd, transfer, transfer.manifest, at), s.step)
-
-
-def _manifest(s: State, _arg: str, value: str, _at: datetime, _ids: Callable[[], str]) -> Result:
-    transfer = s.transfer
-    assert transfer is not None  # available()
-    number = value.strip().upper()
-    if not wire.ID_PATTERN.match(number):
-        return refuse(s, msg("err.manifest_bad"))
-    return ok(replace(s, visit=replace(transfer, manifest=number)), msg("ok.manifest", number=number)), []
-
-
-def _void_bag(s: State, _arg: str, value: str, _at: datetime, _ids: Callable[[], str]) -> Result:
-    reason = _reason(value)
-    if reason is None:
-        return refuse(s, msg("err.reason_needed"))
-    return ok(replace(s, step=Step.VOID, visit=VoidScan(reason)), msg("ok.void_scan"), spoken=True), []
-
-
-def _void(s: State, record_id: str, value: str, at: datetime, _ids: Callable[[], str]) -> Result:
-    reason = _reason(value)
-    if reason is None:
-        return refuse(s, msg("err.reason_needed"))
-    assert s.last_record is not None and s.round is not None  # available()
-    body = void_body(s, s.round, at=at, reason=reason, record_id=record_id, rtype=s.last_record.rtype)
-    return start_commit(s, "void", body, Step.ROUND)
 
 
 def _typed_place(target: Step) -> Handler:
@@ -317,9 +330,27 @@ def _can_finish(s: State, _arg: str) -> bool:
     return s.step is Step.TRANSFER and bool(s.stored)
 
 
-def _can_void(s: State, arg: str) -> bool:
-    last = s.last_record
-    return s.step is Step.ROUND and last is not None and last.rtype != "void" and arg == last.record_id
+def _can_note(s: State, note: str) -> bool:
+    stop = s.stop
+    if s.step is not Step.STOP or stop is None or stop.print_job is not None or stop.editing is not None:
+        return False
+    p = stop.pending
+    n = LABEL_NOTE.get(note)
+    return (p is not None and p.category is not None and p.package_code is None and n is not None
+            and (not n.categories or p.category in n.categories))
+
+
+def _can_components(s: State, _arg: str) -> bool:
+    stop = s.stop
+    p = stop.pending if stop else None
+    return (s.step is Step.STOP and stop is not None and stop.print_job is None and p is not None
+            and p.category is not None and CATEGORY[p.category].needs_components)
+
+
+def _note_label(s: State, note: str) -> Msg:
+    n = LABEL_NOTE[note]
+    return msg("action.note", note=Text(n.zh, n.en))
+
 
 
 def _in(*steps: Step) -> Callable[[State, str], bool]:
@@ -338,15 +369,27 @@ def _cancel_label(s: State, _arg: str) -> Msg:
 ACTIONS: tuple[Spec, ...] = (
     Spec("choose", _choose, _can_choose, lambda _s, cat: category_name(cat), arg="category",
          args=lambda _s: [c.id for c in CATEGORIES]),
+    Spec("note", _note, _can_note, _note_label, arg="any", args=lambda _s: [n.id for n in LABEL_NOTES]),
+    Spec("components", _components, _can_components, _text("action.components"),
+         lambda s: "primary" if s.pending is not None and not s.pending.components else "normal", "text"),
     Spec("print_label", _print_label, _can_print, _text("action.print_label"), lambda _s: "primary"),
     Spec("confirm", _confirm, lambda s, _a: s.step is Step.STOP and bool(s.lines) and not _busy(s),
          _text("action.confirm"), lambda _s: "primary"),
-    Spec("confirm_pin", _confirm_pin, _in(Step.CONFIRM), _text("action.confirm_pin"), lambda _s: "primary", "pin"),
+    Spec("confirm_pin", _confirm_pin, _can_pin, _text("action.confirm_pin"),
+         lambda s: "primary" if s.step is Step.CONFIRM else "normal", "pin"),
     Spec("batch_weight", _batch, lambda s, _a: s.step is Step.STORAGE and bool(unweighed(s)),
          _text("action.batch_weight")),
-    Spec("manifest", _manifest, _in(Step.TRANSFER), _text("action.manifest"),
+    Spec("manifest", manifest_entry("national"), _in(Step.TRANSFER), _text("action.manifest"),
          lambda s: "primary" if s.manifest is None else "normal", "text"),
-    Spec("finish", _finish, _can_finish,
+    Spec("manifest_local", manifest_entry("local"), _in(Step.TRANSFER), _text("action.manifest_local"),
+         needs="text"),
+    Spec("report_lost", report_lost,
+         lambda s, _a: s.step is Step.STORAGE and bool(unweighed(s)) and not lost_pending(s),
+         _text("action.report_lost"), lambda _s: "danger", "text"),
+    Spec("reject_storage", reject_storage,
+         lambda s, _a: s.step is Step.STORAGE and bool(unweighed(s)) and not lost_pending(s),
+         _text("action.reject_storage"), lambda _s: "danger"),
+    Spec("finish", finish, _can_finish,
          lambda s, _a: msg("action.finish_storage" if s.step is Step.STORAGE else "action.finish_transfer"),
          lambda _s: "primary"),
     Spec("edit", _edit, _can_edit, lambda _s, code: msg("action.edit", code=code), arg="any",
@@ -355,9 +398,10 @@ ACTIONS: tuple[Spec, ...] = (
          lambda s, _a: msg("action.undo_reweigh" if s.step is Step.STORAGE else "action.remove_last"),
          lambda _s: "danger"),
     Spec("back", _back, _in(Step.CONFIRM), _text("action.back")),
-    Spec("cancel", _cancel, _can_cancel, _cancel_label,
+    Spec("cancel", _cancel, _can_cancel, lambda s, a: msg("action.cancel_lost") if lost_pending(s)
+         else _cancel_label(s, a),
          lambda s: "danger" if s.step is not Step.STOP else "normal"),
-    Spec("void", _void, _can_void,
+    Spec("void", void_record, can_void,
          lambda s, _a: msg("action.void_record", seq=s.last_record.seq if s.last_record else 0),
          lambda _s: "danger", "reason", arg="any",
          args=lambda s: [s.last_record.record_id] if s.last_record else []),
@@ -365,7 +409,7 @@ ACTIONS: tuple[Spec, ...] = (
          needs="text"),
     Spec("start_transfer", _typed_place(Step.TRANSFER), _in(Step.ROUND), _text("action.start_transfer"),
          needs="text"),
-    Spec("void_bag", _void_bag, lambda s, _a: s.step is Step.ROUND and bool(s.carried or s.stored),
+    Spec("void_bag", void_bag, lambda s, _a: s.step is Step.ROUND and bool(s.carried or s.stored),
          _text("action.void_bag"), lambda _s: "danger", "reason"),
     Spec("end_round", _end_round, _in(Step.ROUND), _text("action.end_round")),
     Spec("scale_out", _scale, lambda s, _a: s.step in (Step.STOP, Step.STORAGE) and s.actuator in (
@@ -411,6 +455,12 @@ def buttons(s: State) -> list[ActionView]:
             if spec.available(s, arg):
                 label = spec.label(s, arg)
                 text = label.text if isinstance(label, Msg) else label
-                out.append({"id": f"{spec.name}:{arg}" if spec.arg != "none" else spec.name,
-                            "label": {"zh": text.zh, "en": text.en}, "style": spec.style(s), "needs": spec.needs})
+                view: ActionView = {"id": f"{spec.name}:{arg}" if spec.arg != "none" else spec.name,
+                                    "label": {"zh": text.zh, "en": text.en}, "style": spec.style(s),
+                                    "needs": spec.needs}
+                if spec.needs == "reason":
+                    view["reasons"] = [{"id": r.id, "zh": r.zh, "en": r.en} for r in VOID_REASONS]
+                if spec.name == "note" and s.pending is not None and arg in s.pending.notes:
+                    view["style"] = "chosen"
+                out.append(view)
     return out

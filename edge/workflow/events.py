@@ -103,7 +103,8 @@ class Commit:
 
 @dataclass(frozen=True)
 class LabelFields:
-    """What a bag's label says besides its QR (waste-domain §8.3, the medical minimum)."""
+    """What a bag's label says besides its QR (waste-domain §8.3, the medical minimum; Decree 36):
+    names from the roster, the time in the cart's zone (with its offset), the chosen notes."""
 
     org: str
     department: str
@@ -116,7 +117,10 @@ class LabelFields:
     package_code: str
     collector: str
     cart: str
-    notes: str = ""
+    notes: str = ""                 # 备注: the chosen LABEL_NOTES' words
+    org_name: str = ""              # 产生单位 (the roster's)
+    department_name: str = ""
+    main_components: str = ""       # 主要成分 (chemical waste)
 
 
 @dataclass(frozen=True)

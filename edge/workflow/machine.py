@@ -30,7 +30,7 @@ from datetime import datetime
 
 from edge import wire
 from edge.codes import Code, base36
-from edge.messages import NO_MSG, Text, category_name, msg
+from edge.messages import NO_MSG, Msg, Text, category_name, msg
 from edge.workflow import actions
 from edge.workflow.events import (
     Action,
@@ -52,15 +52,18 @@ from edge.workflow.moves import (
     end_round,
     enter,
     known_package,
+    not_allowed,
+    nurse_problem,
     ok,
     refuse,
     retract,
     speak,
     start_commit,
     taken_weight,
+    void_ready,
     with_stop,
 )
-from edge.workflow.records import apply_record, void_body
+from edge.workflow.records import apply_record, dwell, incident_body, void_body
 from edge.workflow.state import (
     ACTUATOR_STATES,
     EMPTY_BELOW_G,
@@ -68,9 +71,11 @@ from edge.workflow.state import (
     Pending,
     Reweigh,
     Round,
+    Signer,
     State,
     Step,
     Stop,
+    Storage,
     VoidScan,
 )
 
@@ -101,7 +106,10 @@ def step(s: State, ev: Event, new_round_id: IdSource = wire.uuid7,
          new_package_id: IdSource = new_package_code) -> Result:
     """The transition function: (state, event) -> (state, effects).  Pure."""
     s2, effects = _dispatch(s, ev, new_round_id, new_package_id)
-    return _check_round_age(s2, ev.at), effects
+    s2 = _check_round_age(s2, ev.at)
+    if not isinstance(ev, Weighed):     # readings come ten times a second; the dwell moves by the minute
+        s2 = _check_dwell(s2, ev.at)
+    return s2, effects
 
 
 def _dispatch(s: State, ev: Event, new_round_id: IdSource, new_package_id: IdSource) -> Result:
@@ -124,7 +132,7 @@ def _dispatch(s: State, ev: Event, new_round_id: IdSource, new_package_id: IdSou
     if s.step is Step.SAVING:
         return refuse(s, msg("err.saving"))
     if isinstance(ev, PinConfirmed):
-        return confirm(s, ev.person_id, "pin", ev.at)
+        return sign(s, ev.person_id, "pin", ev.at)
     if isinstance(ev, Action):
         return actions.handle(s, ev, new_package_id)
     return _scanned(s, ev.code, ev.at, new_round_id)
@@ -137,6 +145,44 @@ def _check_round_age(s: State, at: datetime) -> State:
     warning = msg("err.round_overdue", hours=f"{s.limits.round_max_s / 3600:g}")
     s = replace(s, round=replace(rnd, warned=True))
     return speak(replace(s, error=warning, message=NO_MSG), warning) if not s.error else s
+
+
+def dwell_levels(s: State, now: datetime) -> list[tuple[str, str, int, int, str]]:
+    """Bags past the warning share of their limit: (code, "cart" | "storage", dwell s, limit s,
+    "warn" | "over").  On the cart the ward-to-storage limit runs from the handover; in storage the
+    in-storage limit runs from the check-in (暂时贮存不得超过2天)."""
+    lim = s.limits
+    out: list[tuple[str, str, int, int, str]] = []
+    for where, bags, limit in (("cart", s.carried, lim.ward_max_s), ("storage", s.stored, lim.storage_overdue_s)):
+        for b in bags:
+            since = b.stored_at if where == "storage" and b.stored_at is not None else b.handed_over_at
+            seconds, over, warn = dwell(limit, lim.warn_pct, since, now)
+            if warn:
+                out.append((b.package_code, where, seconds, limit, "over" if over else "warn"))
+    return out
+
+
+def _check_dwell(s: State, at: datetime) -> State:
+    """Announce once each bag that reaches 80 % of its limit (configurable) and once more when overdue."""
+    if not s.carried and not s.stored and not s.dwell_warned:
+        return s
+    levels = dwell_levels(s, at)
+    now = {f"{code}:{level}" for code, _w, _s, _l, level in levels}
+    present = {b.package_code for b in (*s.carried, *s.stored)}
+    warned = frozenset(k for k in s.dwell_warned if k.rpartition(":")[0] in present)
+    new = now - warned
+    if not new:
+        return replace(s, dwell_warned=warned) if warned != s.dwell_warned else s
+    s = replace(s, dwell_warned=warned | new)
+    level = "over" if any(k.endswith(":over") for k in new) else "warn"
+    worst = [x for x in levels if x[4] == level]
+    _code, where, seconds, limit, _ = max(worst, key=lambda x: x[2])
+    warning = msg(f"rules.dwell_{level}", count=len(worst), where=msg(f"rules.where_{where}"),
+                  hours=f"{seconds / 3600:.1f}", limit=f"{limit / 3600:g}")
+    shown = s.error
+    if shown and not (isinstance(shown, Msg) and shown.key.startswith("rules.dwell_")):
+        return s                            # a refusal on screen is not covered up; the list shows it too
+    return speak(replace(s, error=warning, message=NO_MSG), warning)
 
 
 def round_overdue(s: State, now: datetime) -> bool:
@@ -166,9 +212,14 @@ def _scanned(s: State, code: Code, at: datetime, new_round_id: IdSource) -> Resu
 
 def _badge(s: State, code: Code, at: datetime, new_round_id: IdSource) -> Result:
     person = code.ident
+    known = s.roster.person(person)
+    if known is None:
+        return refuse(s, msg("rules.unknown_person", person=person, version=s.roster.version))
     if s.step is Step.IDLE:
+        if not known.has("collector"):
+            return not_allowed(s, "rules.not_collector", person)
         s = replace(s, step=Step.ROUND, round=Round(person, new_round_id(), at))
-        return ok(s, msg("ok.round_started", person=person), spoken=True), []
+        return ok(s, msg("ok.round_started", person=known.name), spoken=True), []
     stop = s.stop
     if person == s.collector:
         if s.step is Step.ROUND or (s.step is Step.STOP and stop is not None and not stop.lines
@@ -176,17 +227,82 @@ def _badge(s: State, code: Code, at: datetime, new_round_id: IdSource) -> Result
             return end_round(s)
         if s.step in (Step.STOP, Step.CONFIRM) and s.lines:
             return refuse(s, msg("err.collector_cannot_confirm"))
+        if s.step is Step.STORAGE:
+            return refuse(s, msg("rules.collector_not_keeper"))
         return refuse(s, msg("err.pending" if s.step is Step.STOP else "err.finish_or_cancel"))
     if s.step is Step.ROUND:
         if code.extra and wire.ID_PATTERN.match(code.extra):
-            return enter(s, Step.STOP, code.extra)
+            problem = nurse_problem(s, person, code.extra)
+            return problem if problem is not None else enter(s, Step.STOP, code.extra)
         return refuse(s, msg("err.badge_no_department"))
+    return sign(s, person, "card", at)
+
+
+def sign(s: State, person: str, method: str, at: datetime) -> Result:
+    """A badge (other than the collector's) or a checked PIN where a signature is due: the nurse at a
+    stop, the keeper or a supervisor (a loss) in storage, the driver at a vehicle, a supervisor (a void)."""
     if s.step in (Step.STOP, Step.CONFIRM):
-        return confirm(s, person, "card", at)
-    room = s.storage
+        return confirm(s, person, method, at)
+    room, transfer, void = s.storage, s.transfer, s.void
     if s.step is Step.STORAGE and room is not None:
-        return ok(replace(s, visit=replace(room, keeper=person)), msg("ok.keeper", person=person)), []
+        return _storage_sign(s, room, person, method, at)
+    if s.step is Step.TRANSFER and transfer is not None:
+        return _driver(s, person, method)
+    if s.step is Step.VOID and void is not None:
+        return _approve_void(s, void, person, method, at)
     return refuse(s, msg("err.code_not_here"))
+
+
+def _supervisor_problem(s: State, person: str) -> Result | None:
+    known = s.roster.person(person)
+    if known is None or not known.has("supervisor"):
+        return not_allowed(s, "rules.supervisor_only", person)
+    if person == s.collector:
+        return refuse(s, msg("rules.self_approve"))
+    return None
+
+
+def _storage_sign(s: State, room: Storage, person: str, method: str, at: datetime) -> Result:
+    known = s.roster.person(person)
+    rnd = s.round
+    assert rnd is not None  # a storage visit is inside a round
+    if room.lost is not None:
+        problem = _supervisor_problem(s, person)
+        if problem is not None:
+            return problem
+        body = incident_body(s, rnd, room, room.lost, Signer(person, "supervisor", method), at)
+        return start_commit(s, "incident", body, Step.STORAGE)
+    if known is None or not known.has("keeper"):
+        return not_allowed(s, "rules.keeper_only", person)
+    keeper = Signer(person, "keeper", method)
+    return ok(replace(s, visit=replace(room, keeper=keeper)), msg("rules.keeper_signed", name=known.name),
+              spoken=True), []
+
+
+def _driver(s: State, person: str, method: str) -> Result:
+    transfer = s.transfer
+    assert transfer is not None
+    known = s.roster.person(person)
+    if known is None or not known.has("transporter"):
+        return not_allowed(s, "rules.transporter_only", person)
+    vehicle = s.roster.vehicles[transfer.vehicle]
+    carrier = s.roster.carriers[vehicle.carrier].name
+    if known.carrier is not None and known.carrier != vehicle.carrier:
+        their = s.roster.carriers[known.carrier].name
+        return refuse(s, msg("rules.other_carrier", name=known.name, their=their, carrier=carrier))
+    s = replace(s, visit=replace(transfer, driver=Signer(person, "transporter", method)))
+    return ok(s, msg("rules.driver_signed", name=known.name, carrier=carrier), spoken=True), []
+
+
+def _approve_void(s: State, void: VoidScan, person: str, method: str, at: datetime) -> Result:
+    if void.record_id is None:
+        return refuse(s, msg("rules.scan_bag_first"))
+    problem = _supervisor_problem(s, person)
+    if problem is not None:
+        return problem
+    assert s.round is not None
+    body = void_body(s, s.round, at=at, void=void, approver=Signer(person, "supervisor", method))
+    return start_commit(s, "void", body, Step.ROUND)
 
 
 def _bag_scanned(s: State, code: Code, at: datetime) -> Result:
@@ -196,7 +312,7 @@ def _bag_scanned(s: State, code: Code, at: datetime) -> Result:
     if s.step is Step.STORAGE:
         return _reweigh(s, code.ident)
     if s.step is Step.VOID and isinstance(s.visit, VoidScan):
-        return _void_bag(s, s.visit, code.ident, at)
+        return _void_bag(s, s.visit, code.ident)
     if s.step is Step.ROUND:
         return refuse(s, msg("err.department_first"))
     if s.step is Step.CONFIRM:
@@ -221,7 +337,7 @@ def _stop_bag(s: State, stop: Stop, code: Code) -> Result:
             c, lb = category_name(p.category), category_name(label_category)
             return refuse(s, msg("err.category_mismatch", chosen=c, label=lb))
         return add_line(s, stop, Line(code.ident, p.category, p.weight_g, p.weighing,
-                                      "scanned" if label_category else "plain"))
+                                      "scanned" if label_category else "plain", p.notes, p.components))
     taken = taken_weight(s)
     if not isinstance(taken, tuple):
         return refuse(s, taken)
@@ -244,33 +360,43 @@ def _reweigh(s: State, code: str) -> Result:
     if not isinstance(taken, tuple):
         return refuse(s, taken)
     r = Reweigh(code, *taken)
-    s = replace(s, visit=replace(room, reweighs=(*room.reweighs, r)), armed=False)
+    s = replace(s, visit=replace(room, reweighs=(*room.reweighs, r), keeper=None, lost=None), armed=False)
     return ok(s, msg("ok.reweighed", code=code, grams=r.weight_g), spoken=True), []
 
 
-def _void_bag(s: State, visit: VoidScan, code: str, at: datetime) -> Result:
+def _void_bag(s: State, visit: VoidScan, code: str) -> Result:
+    """The bag to void, scanned: it must still be on the cart or in storage (a bag on a vehicle has
+    left: its transfer is corrected, never voided).  Then a supervisor confirms."""
+    if visit.record_id is not None:
+        return refuse(s, msg("prompt.void_approve"))
     bag = next((b for b in (*s.carried, *s.stored) if b.package_code == code), None)
     if bag is None or s.round is None:
         return refuse(s, msg("err.not_on_cart", code=code))
-    body = void_body(s, s.round, at=at, reason=visit.reason, record_id=bag.record_id, rtype="handover",
-                     package=code)
-    return start_commit(s, "void", body, Step.ROUND)
+    s = replace(s, visit=replace(visit, record_id=bag.record_id, rtype="handover", package=code))
+    return ok(s, void_ready(s), spoken=True), []
 
 
 # results of effects -------------------------------------------------------------------------
 
 _SAVED = {"handover": "ok.saved_handover", "storage_in": "ok.saved_storage", "transfer": "ok.saved_transfer",
-          "void": "ok.saved_void"}
+          "void": "ok.saved_void", "incident": "rules.incident_saved"}
 
 
 def _committed(s: State, ev: Committed) -> Result:
     sv = s.saving
     if sv is None:
         return s, []
-    effects = retract(s) if sv.rtype in ("handover", "storage_in") else []
     s = apply_record(s, ev.record_id, sv.rtype, ev.seq, sv.body)
-    s = replace(s, step=Step.ROUND, saving=None, visit=None, saved=s.saved + 1, last_seq=ev.seq)
-    return ok(s, msg(_SAVED[sv.rtype], seq=ev.seq), spoken=True), effects
+    s = replace(s, saving=None, saved=s.saved + 1, last_seq=ev.seq)
+    room = s.storage
+    if sv.rtype == "incident" and room is not None:   # the lost bags are accounted for: carry on checking in
+        s = replace(s, step=Step.STORAGE, visit=replace(room, lost=None, keeper=None,
+                                                        incidents=(*room.incidents, ev.record_id)))
+        return ok(s, msg("rules.incident_saved", seq=ev.seq), spoken=True), []
+    effects = retract(s) if sv.rtype in ("handover", "storage_in") else []
+    s = replace(s, step=Step.ROUND, visit=None)
+    key = "rules.storage_rejected" if sv.body.get("result") == "REJECTED" else _SAVED[sv.rtype]
+    return ok(s, msg(key, seq=ev.seq), spoken=True), effects
 
 
 def _commit_failed(s: State, ev: CommitFailed) -> Result:
@@ -303,7 +429,8 @@ def _printed(s: State, ev: Printed) -> Result:
     p = stop.pending
     if p is None:
         return s, []
-    return add_line(s, stop, Line(job.package_code, job.category, p.weight_g, p.weighing, "printed"))
+    return add_line(s, stop, Line(job.package_code, job.category, p.weight_g, p.weighing, "printed", p.notes,
+                                  p.components))
 
 
 def _actuator(s: State, ev: ActuatorChanged) -> Result:

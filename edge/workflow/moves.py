@@ -10,9 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from edge import wire
-from edge.messages import NO_MSG, Msg, category_name, msg
+from edge.catalogue import ROLE, VOID_REASON
+from edge.messages import NO_MSG, Msg, Text, category_name, msg
+from edge.roster import Person
 from edge.workflow.events import Actuate, Commit, Effect
-from edge.workflow.records import handover_body, iso
+from edge.workflow.records import handover_body, stamp
 from edge.workflow.state import EMPTY_BELOW_G, Line, Saving, State, Step, Stop, Storage, Transfer, Words
 
 Result = tuple[State, list[Effect]]
@@ -78,7 +80,7 @@ def taken_weight(s: State) -> tuple[int, dict[str, Any]] | Msg:
     out: dict[str, Any] = {"gross_g": w.net_g + w.tare_g, "tare_g": w.tare_g, "net_g": w.net_g, "stable": True,
                            "protocol": w.protocol or "unknown", "raw": w.raw[:256]}
     if s.weight_at is not None:
-        out["measured_at"] = iso(s.weight_at)
+        out["measured_at"] = stamp(s, s.weight_at)
     return w.net_g, out
 
 
@@ -121,14 +123,21 @@ def enter(s: State, target: Step, ident: str) -> Result:
     if s.step not in (Step.ROUND, Step.STOP) and not switch_room:
         return refuse(s, msg("err.finish_or_cancel"))
     was_stop = s.step is Step.STOP
+    r = s.roster
     if target is Step.STOP:
+        if ident not in r.departments:
+            return refuse(s, msg("rules.unknown_department", code=ident))
         s = replace(s, step=Step.STOP, visit=Stop(ident))
-        return ok(s, msg("ok.department", department=ident), spoken=True), extend(s)
+        return ok(s, msg("rules.department", name=r.department_name(ident), code=ident), spoken=True), extend(s)
     if target is Step.STORAGE:
+        if ident not in r.rooms:
+            return refuse(s, msg("rules.unknown_room", code=ident))
         s = replace(s, step=Step.STORAGE, visit=Storage(ident))
-        return ok(s, msg("ok.storage", room=ident, count=len(s.carried)), spoken=True), extend(s)
+        return ok(s, msg("ok.storage", room=r.room_name(ident), count=len(s.carried)), spoken=True), extend(s)
+    if ident not in r.vehicles:
+        return refuse(s, msg("rules.unknown_vehicle", code=ident))
     s = replace(s, step=Step.TRANSFER, visit=Transfer(ident))
-    return (ok(s, msg("ok.transfer", vehicle=ident, count=len(s.stored)), spoken=True),
+    return (ok(s, msg("ok.transfer", vehicle=r.vehicles[ident].plate, count=len(s.stored)), spoken=True),
             retract(s) if was_stop else [])
 
 
@@ -138,8 +147,38 @@ def start_commit(s: State, rtype: str, body: dict[str, Any], back: Step) -> Resu
     return speak(s, msg("prompt.saving")), [Commit(rtype, body)]
 
 
+def role_words(person: Person) -> Text:
+    """A person's roles in words (``收集人员、主管``)."""
+    return Text("、".join(ROLE[r].zh for r in person.roles), ", ".join(ROLE[r].en for r in person.roles))
+
+
+def names(codes: tuple[str, ...], name_of: Any) -> str:
+    return "、".join(name_of(c) for c in codes) or "—"
+
+
+def not_allowed(s: State, key: str, pid: str, **params: Any) -> Result:
+    """Refuse a signature: the person by name and role, and (in ``key``'s words) who may sign instead."""
+    person = s.roster.person(pid)
+    if person is None:
+        return refuse(s, msg("rules.unknown_person", person=pid, version=s.roster.version))
+    return refuse(s, msg(key, name=person.name, role=role_words(person), **params))
+
+
+def nurse_problem(s: State, pid: str, department: str) -> Result | None:
+    """None when ``pid`` is a nurse of ``department`` (the roster says so); else the refusal."""
+    person = s.roster.person(pid)
+    dept = s.roster.department_name(department)
+    if person is None or not person.has("nurse"):
+        return not_allowed(s, "rules.nurse_only", pid, department=dept)
+    if department not in person.departments:
+        their = names(person.departments, s.roster.department_name)
+        return refuse(s, msg("rules.other_department", name=person.name, their=their, department=dept))
+    return None
+
+
 def confirm(s: State, person: str, method: str, at: datetime) -> Result:
-    """The nurse signs for the lines at this stop (badge or checked PIN): commit the handover."""
+    """A nurse of this department signs for the lines at this stop (badge or checked PIN): commit
+    the handover.  Anyone else is refused by name, with who may sign instead."""
     stop = s.stop
     if s.step not in (Step.STOP, Step.CONFIRM) or stop is None:
         return refuse(s, msg("err.not_available"))
@@ -151,5 +190,17 @@ def confirm(s: State, person: str, method: str, at: datetime) -> Result:
         return refuse(s, msg("err.collector_cannot_confirm"))
     if not wire.ID_PATTERN.match(person):
         return refuse(s, msg("err.bad_person"))
+    problem = nurse_problem(s, person, stop.department)
+    if problem is not None:
+        return problem
     body = handover_body(s, nurse=person, at=at, auth=method)
     return start_commit(with_stop(s, stop, confirmer=person), "handover", body, s.step)
+
+
+def void_ready(s: State) -> Msg:
+    v = s.void
+    assert v is not None
+    what = (msg("rules.void_what_bag", code=v.package) if v.package
+            else msg("rules.void_what_record", seq=s.last_record.seq if s.last_record else 0))
+    reason = VOID_REASON[v.reason_code]
+    return msg("rules.void_ready", what=what, reason=Text(reason.zh, reason.en))

@@ -13,15 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.catalogue import ACTUATOR_STATES
 from edge.messages import NO_MSG, Msg, Text
+from edge.roster import Room, Roster
 
-__all__ = ["ACTUATOR_STATES", "EMPTY_BELOW_G", "REASON_MAX", "Bag", "Batch", "LastRecord", "Limits", "Line",
-           "Pending", "PrintJob", "Reweigh", "Round", "Saving", "State", "Step", "Stop", "Storage", "Transfer",
-           "Visit", "VoidScan", "Weight", "Words"]
+__all__ = ["ACTUATOR_STATES", "COMPONENTS_MAX", "DEFAULT_ZONE", "EMPTY_BELOW_G", "EMPTY_ROSTER", "REASON_MAX", "Bag",
+           "Batch", "LastRecord", "Limits", "Line", "LostReport", "Pending", "PrintJob", "Reweigh", "Round", "Saving",
+           "Signer", "State", "Step", "Stop", "Storage", "Transfer", "Visit", "VoidScan", "Weight", "Words"]
 
 Words = Msg | Text  # what the shell reports (a refusal, a device's fault): a key, or words it already has
 
@@ -34,12 +36,16 @@ class Step(StrEnum):
     SAVING = "saving"          # commit requested, not yet durable
     STORAGE = "storage"        # storage room: re-weigh and reconcile
     TRANSFER = "transfer"      # hand-over to the transporter's vehicle
-    VOID = "void"              # waiting for the label of the bag to void
+    VOID = "void"              # a void: waiting for the bag's label, then for a supervisor
 
 
 # A scale reading below this many grams counts as "platform empty" (re-arms the next bag).
 EMPTY_BELOW_G = 20
 REASON_MAX = 200  # characters of a void reason
+COMPONENTS_MAX = 24  # characters of 主要成分 typed for chemical waste (the label's line holds this many)
+DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")  # times in records, labels and on the kiosk carry this zone's offset
+# A cart with no roster knows nobody: every badge is refused until one is configured.
+EMPTY_ROSTER = Roster(version="none", org_name="未配置人员名单", rooms={"STORAGE": Room(name="暂存间")})
 
 
 class Limits(BaseModel):
@@ -48,7 +54,11 @@ class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     round_max_h: float = Field(4.0, gt=0, le=48)  # a round open longer is warned about (routes have fixed times)
-    storage_overdue_h: float = Field(48.0, gt=0)  # handed over longer ago at storage-in = overdue (48 h rule)
+    # Ward -> storage: a bag handed over longer ago than this at its check-in is overdue (日产日清: within the day).
+    ward_max_h: float = Field(24.0, gt=0, le=720)
+    # In storage: checked in longer ago than this when it leaves on a vehicle = overdue (暂时贮存不得超过2天).
+    storage_overdue_h: float = Field(48.0, gt=0)
+    warn_pct: int = Field(80, ge=1, le=100)  # a bag past this share of either limit is warned about on the kiosk
     tolerance_g: int = Field(50, ge=0)  # re-weigh deviation always allowed (g): above a cart scale's division
     tolerance_pct: int = Field(5, ge=0, le=100)  # ... or this share of the expected weight, if larger (§6.4)
     max_bag_kg: float = Field(60.0, gt=0, le=1000)  # one bag heavier is refused: cart scales are <= 60 kg (§7.1)
@@ -60,6 +70,10 @@ class Limits(BaseModel):
     @property
     def storage_overdue_s(self) -> int:
         return int(self.storage_overdue_h * 3600)
+
+    @property
+    def ward_max_s(self) -> int:
+        return int(self.ward_max_h * 3600)
 
     @property
     def max_bag_g(self) -> int:
@@ -88,6 +102,8 @@ class Line:
     weight_g: int
     weighing: dict[str, Any]
     label: str = "scanned"
+    notes: tuple[str, ...] = ()    # catalogue.LABEL_NOTES ids printed in the label's 备注
+    components: str = ""           # 主要成分 (chemical waste)
 
     @property
     def editable(self) -> bool:
@@ -105,6 +121,7 @@ class Bag:
     handed_over_at: datetime
     record_id: str                  # the handover record
     facility: str | None = None     # storage room, once stored
+    stored_at: datetime | None = None  # checked in (the in-storage dwell runs from here)
 
 
 @dataclass(frozen=True)
@@ -116,6 +133,8 @@ class Pending:
     category: str | None = None
     package_code: str | None = None
     label: str = "plain"           # what the line will say if completed without a further scan
+    notes: tuple[str, ...] = ()    # chosen on the kiosk before printing (catalogue.LABEL_NOTES ids)
+    components: str = ""           # 主要成分, typed for chemical waste before printing
 
 
 @dataclass(frozen=True)
@@ -167,28 +186,55 @@ class Stop:
 
 
 @dataclass(frozen=True)
+class Signer:
+    """Who signed and how (badge "card" or "pin"); the roster gives the name and says the role allows it."""
+
+    person_id: str
+    role: str
+    auth_method: str = "card"
+
+
+@dataclass(frozen=True)
+class LostReport:
+    """Bags not found at the check-in, reported lost: waiting for a supervisor to confirm."""
+
+    package_codes: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
 class Storage:
-    """In the storage room: the carried bags re-weighed one by one or as a batch."""
+    """In the storage room: the carried bags re-weighed one by one or as a batch; the keeper signs
+    after the last change (a re-weigh clears the signature), so a deviation is confirmed knowingly."""
 
     room: str
     reweighs: tuple[Reweigh, ...] = ()
     batch: Batch | None = None
-    keeper: str | None = None
+    keeper: Signer | None = None
+    lost: LostReport | None = None
+    incidents: tuple[str, ...] = ()  # incident records committed during this visit
 
 
 @dataclass(frozen=True)
 class Transfer:
-    """At the transporter's vehicle: the manifest number typed so far."""
+    """At the transporter's vehicle: the driver who signs and the manifest number (typed twice)."""
 
     vehicle: str
-    manifest: str | None = None
+    manifest: str | None = None          # confirmed (typed twice alike)
+    manifest_type: str = "national"      # national | local (local only on purpose: its own button)
+    first: tuple[str, str] | None = None  # (type, number) typed once, waiting for the second entry
+    driver: Signer | None = None
 
 
 @dataclass(frozen=True)
 class VoidScan:
-    """Waiting for the label of the bag to void, with the reason given."""
+    """A void: the reason (a VOID_REASONS id and words), then the bag (or the last record), then a supervisor."""
 
+    reason_code: str
     reason: str
+    record_id: str | None = None       # what is voided, once known
+    rtype: str | None = None
+    package: str | None = None         # one bag of it (None: the whole record)
 
 
 Visit = Stop | Storage | Transfer | VoidScan
@@ -219,6 +265,8 @@ class State:
     org: str
     cart: str
     limits: Limits = field(default_factory=Limits)
+    roster: Roster = EMPTY_ROSTER         # who may sign what, and the names records carry
+    zone: ZoneInfo = DEFAULT_ZONE         # the offset of every time in records, labels and on the screen
     step: Step = Step.IDLE
     round: Round | None = None
     visit: Visit | None = None
@@ -236,6 +284,7 @@ class State:
     voice: Words = NO_MSG
     saved: int = 0                        # records committed this run
     last_seq: int | None = None           # seq of the last Committed (cleared when a new commit starts)
+    dwell_warned: frozenset[str] = frozenset()  # "<code>:warn" / "<code>:over" already announced
 
     # the flat view: what the screen and the tests read ------------------------------------------
 
@@ -304,3 +353,7 @@ class State:
     @property
     def void_reason(self) -> str | None:
         return self.visit.reason if isinstance(self.visit, VoidScan) else None
+
+    @property
+    def void(self) -> VoidScan | None:
+        return self.visit if isinstance(self.visit, VoidScan) else None

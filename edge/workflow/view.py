@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NotRequired, TypedDict
 
-from edge.catalogue import CATEGORIES
+from edge.catalogue import CATEGORIES, CATEGORY, LABEL_NOTE
 from edge.messages import Msg, Text, category_name, msg
-from edge.workflow.actions import ActionView, TextView, available, buttons, unweighed
-from edge.workflow.machine import round_overdue
-from edge.workflow.records import iso, tolerance_g, totals
+from edge.workflow.actions import ActionView, TextView, available, buttons
+from edge.workflow.machine import dwell_levels, round_overdue
+from edge.workflow.records import stamp, tolerance_g, totals
 from edge.workflow.state import EMPTY_BELOW_G, Bag, Line, State, Step
+from edge.workflow.visits import unweighed
 
 
 class WeightView(TypedDict):
@@ -48,6 +49,18 @@ class PendingView(TypedDict):
     weight_g: int | None
     printing: bool
     editing: bool
+    notes: list[TextView]      # the label notes chosen (备注)
+    components: str            # 主要成分 typed (chemical waste)
+
+
+class DwellView(TypedDict):
+    """A bag past the warning share of its limit (on the cart since its handover, or in storage)."""
+
+    package_code: str
+    where: str          # cart | storage
+    hours: float
+    limit_h: float
+    level: str          # warn | over
 
 
 class CategoryView(TypedDict):
@@ -83,8 +96,13 @@ class ScreenModel(TypedDict):
     message: TextView | None
     saved_seq: int | None
     collector: str | None
+    collector_name: str | None
     department: str | None
+    department_name: str | None
     place: str | None
+    place_name: str | None
+    signer: str | None          # who has signed at this place so far (keeper, driver), by name
+    dwell: list[DwellView]
     round_started_at: str | None
     round_overdue: bool
     weight: WeightView | None
@@ -119,18 +137,35 @@ def _prompt(s: State) -> Msg:
         if stop.editing is not None:
             return msg("prompt.edit")
         if stop.pending is not None:
-            return msg("prompt.choose" if stop.pending.category is None else "prompt.print_or_scan")
+            if stop.pending.category is None:
+                return msg("prompt.choose")
+            return msg("prompt.components" if _needs_components(s) else "prompt.print_or_scan")
         w = s.weight
         if stop.lines and not s.armed:
             return msg("prompt.next_bag")
         if w is None or w.net_g is None or w.net_g < EMPTY_BELOW_G:
             return msg("prompt.place_bag")
         return msg("prompt.label_or_choose" if w.stable else "prompt.wait_stable")
-    if s.step is Step.STORAGE and s.carried and not unweighed(s):
-        return msg("prompt.storage_done")
-    if s.step is Step.TRANSFER and s.manifest is not None:
-        return msg("prompt.transfer_ready")
+    room = s.storage
+    if s.step is Step.STORAGE and room is not None:
+        if room.lost is not None:
+            return msg("prompt.lost_approve")
+        if s.carried and not unweighed(s):
+            return msg("prompt.storage_done" if room.keeper is not None else "prompt.keeper")
+    transfer = s.transfer
+    if s.step is Step.TRANSFER and transfer is not None:
+        if transfer.manifest is None:
+            return msg("prompt.manifest")
+        return msg("prompt.transfer_ready" if transfer.driver is not None else "prompt.driver")
+    void = s.void
+    if s.step is Step.VOID and void is not None and void.record_id is not None:
+        return msg("prompt.void_approve")
     return msg(f"prompt.{s.step.value}")
+
+
+def _needs_components(s: State) -> bool:
+    p = s.pending
+    return p is not None and p.category is not None and CATEGORY[p.category].needs_components and not p.components
 
 
 def _weight(s: State) -> WeightView | None:
@@ -178,7 +213,24 @@ def _pending(s: State) -> PendingView | None:
         "category": category, "category_name": _cat(category) if category else None,
         "weight_g": p.weight_g if p else line.weight_g if line else None,
         "printing": job is not None, "editing": stop.editing is not None,
+        "notes": [{"zh": LABEL_NOTE[n].zh, "en": LABEL_NOTE[n].en} for n in (p.notes if p else ())],
+        "components": p.components if p else "",
     }
+
+
+def _place_name(s: State) -> str | None:
+    if s.storage is not None:
+        return s.roster.room_name(s.storage.room)
+    t = s.transfer
+    if t is not None:
+        v = s.roster.vehicles.get(t.vehicle)
+        return v.plate if v else t.vehicle
+    return None
+
+
+def _signer(s: State) -> str | None:
+    who = s.storage.keeper if s.storage else s.transfer.driver if s.transfer else None
+    return s.roster.name_of(who.person_id) if who else None
 
 
 def view(s: State, now: datetime) -> ScreenModel:
@@ -193,9 +245,16 @@ def view(s: State, now: datetime) -> ScreenModel:
         "message": _shown(s.message),
         "saved_seq": s.last_seq,
         "collector": s.collector,
+        "collector_name": s.roster.name_of(s.collector) if s.collector else None,
         "department": s.department,
+        "department_name": s.roster.department_name(s.department) if s.department else None,
         "place": s.place,
-        "round_started_at": iso(s.round_started_at) if s.round_started_at else None,
+        "place_name": _place_name(s),
+        "signer": _signer(s),
+        "dwell": [{"package_code": code, "where": where, "hours": round(seconds / 3600, 1),
+                   "limit_h": round(limit / 3600, 2), "level": level}
+                  for code, where, seconds, limit, level in dwell_levels(s, now)],
+        "round_started_at": stamp(s, s.round_started_at) if s.round_started_at else None,
         "round_overdue": round_overdue(s, now),
         "weight": _weight(s),
         "lines": lines,

@@ -3,9 +3,10 @@
 - wire kinds (``wire.ALERT_KINDS``: FORGED, ALTERED, …): events on what arrived; repeats collapse
   into the active alert's count; an operator's acknowledgement resolves them (an event does not
   "clear"), and a later occurrence raises a new alert.
-- DOMAIN_KINDS: flags a stored record carries (a storage check-in with overdue, deviating or
-  missing bags); events too, ended the same way.  RECORD_REJECTED is reserved for a record the
-  platform refuses for good (raised by the forwarder's dead-lettering, when that is wired).
+- DOMAIN_KINDS: flags a stored record carries (``gateway.alerts.record_flags``: a storage check-in
+  with overdue, deviating or missing bags or REJECTED, bags declared lost by an incident, a transfer
+  carrying bags kept in storage beyond the limit); events too, ended the same way.  RECORD_REJECTED
+  is reserved for a record the platform refuses for good (raised by the forwarder's dead-lettering, when that is wired).
 - CONDITION_KINDS: a state of the fleet (``gateway.alerts.rules``): opened when it holds, resolved
   by the rules engine when it no longer does; acknowledging only says an operator is on it.
 

@@ -8,8 +8,12 @@ person opening it) never sees half a file.
 台账 (HJ 1259-2022; waste-domain §5.3, §8.3–8.6) is recorded per container: ONE ROW PER BAG HANDED
 OVER in the filter (the filter's time range is the handover's time), with the later steps of that
 bag found through ``ledger_bags`` by its package code: the storage-in (time, room, re-weighed
-weight) and the transfer (time, manifest).  A voided bag stays in the ledger marked 作废; the
-汇总 sheet (``summarize``) counts bags not voided, as the console's summaries do.
+weight), the transfer (time, manifest; a version 2 transfer also its 处置方法 for the bag's line and
+its 最终去向, Regulations Art. 12 — a version 1 transfer leaves both empty: it wrote no checked
+values) and a loss report (incident: the bag shows 遗失, and stays so whatever a later check-in
+lists it as).  A check-in that was REJECTED stored nothing: the bag shows 入库被拒 with no room.
+A voided bag stays in the ledger marked 作废; the 汇总 sheet (``summarize``) counts bags not
+voided, as the console's summaries do.
 
 jsonl: a chain can only be checked on contiguous seqs, so it takes only the time range and the
 cart (``JSONL_FILTERS``): for each cart it carries EVERY record with a seq between the first and the
@@ -54,14 +58,18 @@ SHOWN_AS = ("first", "last")  # LedgerFilter's days as given: the same range as 
 CACHE_MAX = 4_096  # storage-in / transfer records remembered while exporting (bags of a round are near)
 
 LEDGER_HEADERS = ("交接时间", "科室", "类别", "废物代码", "包装编码", "重量(kg)", "交接人(护士)", "收集人",
-                  "车辆(cart)", "入库时间", "暂存间", "复核重量(kg)", "转运时间", "联单号", "状态", "记录编号")
+                  "车辆(cart)", "入库时间", "暂存间", "复核重量(kg)", "转运时间", "联单号", "处置方法", "最终去向",
+                  "状态", "记录编号")
 KG_COLUMNS = (5, 11)  # 重量, 复核重量: numbers with three decimals
 SUMMARY_HEADERS = ("日期", "科室", "类别", "袋数", "重量(kg)")
 STATUS_TEXT = {"HANDED_OVER": "已交接", "OK": "已入库", "DEVIATION": "已入库(重量偏差)", "MISSING": "入库时缺失",
-               "IN_BATCH": "已入库(整批复核)", "TRANSFERRED": "已转运", "VOIDED": "作废"}
+               "IN_BATCH": "已入库(整批复核)", "TRANSFERRED": "已转运", "VOIDED": "作废",
+               "REJECTED": "入库被拒(未入库, 仍在车上)", "LOST": "遗失"}
 FILTER_TEXT = {"since": "起始", "until": "截止(不含)", "cart": "车辆", "department": "科室", "category": "类别",
                "collector": "收集人", "confirmer": "交接人", "type": "记录类型", "bag": "包装编码"}
 REWEIGHED = ("OK", "DEVIATION")  # storage-in statuses that carry a re-weighed weight
+NOT_STORED = ("MISSING", "REJECTED")  # storage-in statuses of a bag the check-in did not store
+LINES_CACHE_MAX = 64  # v2 transfers whose per-bag disposal methods are remembered while exporting
 
 
 class ExportError(ValueError):
@@ -163,35 +171,39 @@ def ledger_rows(db: sqlite3.Connection, f: LedgerFilter, tz: ZoneInfo) -> Iterat
     for at, department, category, code, weight_g, nurse, collector, cart, record_id, voided in cursor:
         known = CATEGORY.get(category or "")
         name, waste_code = (known.zh, known.waste_code) if known else (category or "", "")
-        stored = moved = None
+        stored: tuple[float, str, int | None] | None = None
+        moved: tuple[float, str, str, str] | None = None
         status = "VOIDED" if voided else "HANDED_OVER"
         for step_type, step_id, step_at, step_g, step_status in steps.of(code, at):
-            if step_type == "storage_in" and step_status != "MISSING":
+            if step_type == "storage_in" and step_status not in NOT_STORED:
                 stored = (step_at, steps.room(step_id), step_g if step_status in REWEIGHED else None)
             elif step_type == "storage_in":
                 stored = None
-            else:
-                moved = (step_at, steps.manifest(step_id))
-            if not voided:
+            elif step_type == "transfer":
+                moved = (step_at, steps.manifest(step_id), steps.disposal(step_id, code), steps.destination(step_id))
+            if not voided and not (status == "LOST" and step_status == "MISSING"):  # lost stays lost
                 status = step_status
         yield (_time(at, tz), department or "", name, waste_code, code, _kg(weight_g), nurse or "",
                collector or "", cart, _time(stored[0], tz) if stored else "", stored[1] if stored else "",
                _kg(stored[2]) if stored else None, _time(moved[0], tz) if moved else "",
-               moved[1] if moved else "", STATUS_TEXT.get(status, status), record_id)
+               moved[1] if moved else "", moved[2] if moved else "", moved[3] if moved else "",
+               STATUS_TEXT.get(status, status), record_id)
 
 
 class _Steps:
-    """A bag's later steps (storage-in, transfer, not voided) and the few body fields the index does
-    not keep (room, manifest), read from the stored envelopes with a bounded cache."""
+    """A bag's later steps (storage-in, transfer, loss report; not voided) and the few body fields the
+    index does not keep (room, manifest, final destination, a line's disposal method), read from the
+    stored envelopes with bounded caches."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
-        self.cache: dict[str, tuple[str, str]] = {}
+        self.cache: dict[str, tuple[str, str, str]] = {}
+        self.lines: dict[str, dict[str, str]] = {}
 
     def of(self, code: str, after: float) -> list[tuple[str, str, float, int | None, str]]:
         return self.db.execute(
             "SELECT type, record_id, at, weight_g, status FROM ledger_bags WHERE package_code = ?"
-            " AND type IN ('storage_in', 'transfer') AND voided_by IS NULL AND at >= ? ORDER BY at",
+            " AND type IN ('storage_in', 'transfer', 'incident') AND voided_by IS NULL AND at >= ? ORDER BY at",
             (code, after)).fetchall()
 
     def room(self, record_id: str) -> str:
@@ -200,15 +212,37 @@ class _Steps:
     def manifest(self, record_id: str) -> str:
         return self._fields(record_id)[1]
 
-    def _fields(self, record_id: str) -> tuple[str, str]:
-        """(storage room, manifest number) of a stored record; SQLite's JSON reader, not a Python decode."""
+    def destination(self, record_id: str) -> str:
+        """最终去向 of a version 2 transfer ("" for version 1)."""
+        return self._fields(record_id)[2]
+
+    def disposal(self, record_id: str, code: str) -> str:
+        """处置方法 of the bag's line in a version 2 transfer ("" for version 1)."""
+        methods = self.lines.get(record_id)
+        if methods is None:
+            methods = {c: m for c, m in self.db.execute(
+                "SELECT json_extract(l.value, '$.package_code'), json_extract(l.value, '$.disposal_method')"
+                " FROM records r, json_each(r.envelope, '$.body.lines') AS l WHERE r.id = ?"
+                " AND json_extract(r.envelope, '$.body.body_version') = 2", (record_id,))
+                if isinstance(c, str) and isinstance(m, str)}
+            if len(self.lines) >= LINES_CACHE_MAX:
+                self.lines.clear()
+            self.lines[record_id] = methods
+        return methods.get(code, "")
+
+    def _fields(self, record_id: str) -> tuple[str, str, str]:
+        """(storage room, manifest number, v2 final destination) of a stored record; SQLite's JSON reader,
+        not a Python decode."""
         found = self.cache.get(record_id)
         if found is not None:
             return found
         row = self.db.execute("SELECT json_extract(envelope, '$.body.facility'),"
-                              " json_extract(envelope, '$.body.manifest.number') FROM records WHERE id = ?",
-                              (record_id,)).fetchone() or ("", "")
-        found = (row[0] if isinstance(row[0], str) else "", row[1] if isinstance(row[1], str) else "")
+                              " json_extract(envelope, '$.body.manifest.number'),"
+                              " CASE WHEN json_extract(envelope, '$.body.body_version') = 2"
+                              " THEN json_extract(envelope, '$.body.final_destination') END"
+                              " FROM records WHERE id = ?", (record_id,)).fetchone() or ("", "", "")
+        room, manifest, destination = (v if isinstance(v, str) else "" for v in row)
+        found = (room, manifest, destination)
         if len(self.cache) >= CACHE_MAX:
             self.cache.clear()
         self.cache[record_id] = found
@@ -268,7 +302,8 @@ def _xlsx(db: sqlite3.Connection, f: LedgerFilter, part: Path, tz: ZoneInfo, pro
     notes.append(("台账行数(每袋一行, 含作废)", done))
     notes.append(("台账工作表数", sheets))
     notes.append(("汇总行数", summary_rows))
-    notes.append(("说明", "台账: 筛选范围内交接的每一袋一行, 入库与转运按包装编码查得; 汇总不含作废的袋"))
+    notes.append(("说明", "台账: 筛选范围内交接的每一袋一行, 入库、转运与遗失按包装编码查得; 汇总不含作废的袋"))
+    notes.append(("处置方法 / 最终去向", "取自新版(第2版)转运记录; 旧版转运记录未记录, 留空"))
     book.save(part)
     progress(done, total)
     return done

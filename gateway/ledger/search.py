@@ -36,6 +36,8 @@ TEXT_FIELDS = ("cart", "department", "category", "collector", "confirmer", "type
 VALUE_MAX = 64  # characters of a filter value: codes are at most 32, names a little more
 PAGE_MAX = 500  # rows a page may ask for
 BAG_PREFIX_END = "\U0010ffff"  # above every character: [code, code + this) is every code starting with it
+# the record types a ledger holds: the wire's, and the version 2 incident and correction until the wire names them
+RECORD_TYPES = (*wire.RECORD_TYPES, *(t for t in ("incident", "correction") if t not in wire.RECORD_TYPES))
 VERDICTS = ("valid", "FORGED", "ALTERED", "no key")  # a record's signature, checked again when shown
 
 
@@ -116,8 +118,8 @@ def _normal(name: str, text: str) -> str:
     """Codes are upper case on the wire (a typed ``bag00001`` means BAG00001); types are lower case."""
     if name == "type":
         text = text.lower()
-        if text not in wire.RECORD_TYPES:
-            raise ValueError(f"type: {text!r} is not a record type ({', '.join(wire.RECORD_TYPES)})")
+        if text not in RECORD_TYPES:
+            raise ValueError(f"type: {text!r} is not a record type ({', '.join(RECORD_TYPES)})")
         return text
     text = text.upper()
     if name == "category" and text not in CATEGORY:
@@ -333,22 +335,50 @@ def bag_path(db: sqlite3.Connection, package_code: str, tz: ZoneInfo | None = No
 
 
 def _detail(db: sqlite3.Connection, rid: str, rtype: str, code: str) -> dict[str, Any]:
-    """What a step of a bag's path says beyond the index: the room and both weights of a check-in,
-    the vehicle and manifest of a transfer, the reason of a void (one envelope read per step)."""
+    """What a step of a bag's path says beyond the index: the room and both weights of a check-in (and,
+    v2, its result, the bag's dwell and flag), the vehicle and manifest of a transfer (v2: the plate,
+    the bag's disposal method, the final destination, its dwell in storage), the reason of a void,
+    what an incident says (one envelope read per step)."""
     text = db.execute("SELECT envelope FROM records WHERE id = ?", (rid,)).fetchone()
     body = json.loads(text[0]).get("body") if text else None
     if not isinstance(body, dict):
         return {}
     if rtype == "storage_in":
-        item = next((p for p in body.get("packages") or [] if isinstance(p, dict) and p.get("package_code") == code),
-                    {})
-        return {"facility": body.get("facility"), "expected_g": item.get("expected_g"),
-                "reweigh_g": item.get("reweigh_g"), "overdue": item.get("overdue")}
+        item = _item(body.get("packages"), code)
+        return {"facility": body.get("facility"), "facility_name": _str(body.get("facility_name")),
+                "expected_g": item.get("expected_g"), "reweigh_g": item.get("reweigh_g"),
+                "overdue": item.get("overdue"), "warn": item.get("warn"), "dwell_s": _int(item.get("dwell_s")),
+                "result": _str(body.get("result"))}
     if rtype == "transfer":
         manifest: dict[str, Any] = body["manifest"] if isinstance(body.get("manifest"), dict) else {}
         carrier: dict[str, Any] = body["carrier"] if isinstance(body.get("carrier"), dict) else {}
-        return {"vehicle": carrier.get("vehicle"), "manifest": manifest.get("number"),
-                "manifest_type": manifest.get("type")}
+        line = _item(body.get("lines"), code)
+        v2 = body.get("body_version") == 2
+        return {"vehicle": carrier.get("vehicle"), "plate": _str(carrier.get("plate")),
+                "manifest": manifest.get("number"), "manifest_type": manifest.get("type"),
+                "disposal_method": _str(line.get("disposal_method")),
+                "final_destination": _str(body.get("final_destination")) if v2 else None,
+                "overdue": line.get("overdue"), "warn": line.get("warn"), "dwell_s": _int(line.get("dwell_s"))}
     if rtype == "void":
         return {"reason": body.get("reason"), "voids": body.get("voided_record_id")}
+    if rtype == "incident":
+        confirmed: dict[str, Any] = body["confirmed_by"] if isinstance(body.get("confirmed_by"), dict) else {}
+        return {"facility": body.get("facility"), "facility_name": _str(body.get("facility_name")),
+                "incident_type": _str(body.get("incident_type")), "reason": _str(body.get("description")),
+                "confirmed_name": _str(confirmed.get("name"))}
     return {}
+
+
+def _item(items: Any, code: str) -> dict[str, Any]:
+    """The line or package of ``code`` in a body's list ({} if none)."""
+    found = next((x for x in items if isinstance(x, dict) and x.get("package_code") == code), None) \
+        if isinstance(items, list) else None
+    return found or {}
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

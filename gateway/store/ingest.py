@@ -16,9 +16,10 @@ predecessor that arrives later stays stored but ``broken`` (CHAIN_BREAK).  A car
 either, so both mean tampering or a replaced ledger: an operator decides.  Only ``verified``
 records are forwarded, so a gap also holds back that cart's later records (per-cart order).
 
-A stored storage check-in (``storage_in``) whose summary counts overdue, deviating or missing bags
-raises STORAGE_OVERDUE / WEIGHT_DEVIATION / BAG_MISSING in the same commit (domain alerts,
-resolved by an operator's acknowledgement).
+A stored record whose body flags something (a check-in counting overdue, deviating or missing bags
+or REJECTED, an incident of lost bags, a transfer of bags kept too long in storage) raises its
+domain alerts in the same commit (``gateway.alerts.record_flags``; resolved by an operator's
+acknowledgement).
 """
 
 from __future__ import annotations
@@ -29,15 +30,13 @@ from collections.abc import Sequence
 from typing import Literal
 
 from edge import wire
+from gateway.alerts.record_flags import record_flags
 from gateway.store.connection import bump
 from gateway.store.devices import SqliteDevices
 from gateway.store.ledger_index import SqliteLedgerIndex
 from gateway.store.model import Alert, BatchResult, DeviceUpdate, Gap, Incoming, Outcome, Rejected
 
-# storage_in summary count -> the domain alert it raises, and how its detail says it
-_STORAGE_FLAGS = (("overdue_count", "STORAGE_OVERDUE", "overdue"),
-                  ("deviation_count", "WEIGHT_DEVIATION", "re-weighed outside the tolerance"),
-                  ("missing_count", "BAG_MISSING", "missing"))
+FLAGGED_TYPES = ("storage_in", "incident", "transfer")  # the record types whose body may raise a domain alert
 
 
 class SqliteIngest(SqliteDevices, SqliteLedgerIndex):
@@ -145,23 +144,15 @@ class SqliteIngest(SqliteDevices, SqliteLedgerIndex):
                        (rec.cart, rec.key, now, now))
         if chain == "verified":
             self._settle_successors(db, rec, now, result)
-        if rec.type == "storage_in":
-            self._storage_flags(db, rec, now, result)
+        if rec.type in FLAGGED_TYPES:
+            self._record_flags(db, rec, now, result)
         return Outcome("stored", rec.id, rec.cart)
 
-    def _storage_flags(self, db: sqlite3.Connection, rec: Incoming, now: float, result: BatchResult) -> None:
-        """The domain alerts a stored storage check-in carries (``edge.workflow.records.storage_in_body``:
-        its summary counts overdue, deviating and missing bags); one per kind, collapsed per cart."""
-        body = json.loads(rec.envelope).get("body")
-        summary = body.get("summary") if isinstance(body, dict) else None
-        if not isinstance(summary, dict):
-            return
-        room = str(body.get("facility", "?"))[:64]
-        for key, kind, what in _STORAGE_FLAGS:
-            n = summary.get(key)
-            if isinstance(n, int) and not isinstance(n, bool) and n > 0:
-                self._alert(db, now, Alert(kind, rec.cart, rec.site, rec.id,
-                                           f"storage check-in at {room} (seq {rec.seq}): {n} bag(s) {what}"), result)
+    def _record_flags(self, db: sqlite3.Connection, rec: Incoming, now: float, result: BatchResult) -> None:
+        """The domain alerts a stored record carries (``gateway.alerts.record_flags``); one per kind,
+        collapsed per cart."""
+        for kind, detail in record_flags(rec.type, rec.seq, json.loads(rec.envelope).get("body")):
+            self._alert(db, now, Alert(kind, rec.cart, rec.site, rec.id, detail), result)
 
     @staticmethod
     def _link(db: sqlite3.Connection, rec: Incoming) -> Literal["verified", "pending", "broken"]:

@@ -2,9 +2,9 @@
 
 1. The store: 1,000 carts' signed, chained records of 30 days, 1,000,000 in all, made straight into
    a gateway store by ``ledger_data`` (cached: a second run reuses it; ``generate_s`` is the time
-   the generation took when it ran; ``WASTECART_BENCH_CACHE`` moves the cache from /tmp, 4.3 GB at
-   full size).  ``WASTECART_BENCH_LEDGER_RECORDS`` (and ``…_CARTS``) scale it down for a quick run;
-   the report says the size it measured.
+   the generation took when it ran; ``WASTECART_BENCH_CACHE`` moves the cache from /tmp, about 5 GB
+   at full size: version-2 bodies, names beside codes).  ``WASTECART_BENCH_LEDGER_RECORDS`` (and
+   ``…_CARTS``) scale it down for a quick run; the report says the size it measured.
 2. Search and record pages: the real console (``ConsoleServer`` on the store, a viewer logged in
    through the form) over loopback with one kept-alive httpx client, as a browser: ``SAMPLES``
    requests per kind after ``WARM_UP``, each with other values drawn from the store (a bag's code,

@@ -6,10 +6,16 @@ minutes, not hours — but every record is what a cart would have sent and the g
 - bodies are built by the cart's own workflow functions (``edge.workflow.records``: handover,
   storage-in with its reconciliation, transfer, void) on the workflow's ``State``, and ``apply_record``
   says where bags are afterwards, as on a cart: rounds of 3–6 department stops (1–4 bags each, mostly
-  infectious, a few sharps / pathological / pharmaceutical / chemical), a storage check-in (re-weighs,
-  now and then a deviation, a missing bag or one batch weighing), a transfer to the transporter every
-  few rounds, voids of a bag or of a whole handover now and then; departments, collectors, nurses,
-  keepers, vehicles per site; rounds from 07:00 on in the ledger's zone, every day of ``DAYS`` days;
+  infectious, a few sharps / pathological / pharmaceutical / chemical, now and then a label note;
+  chemical waste with its 主要成分), a storage check-in signed by a keeper (re-weighs, now and then a
+  deviation or one batch weighing; now and then a bag not found, which makes the check-in REJECTED:
+  nothing is stored and the bags are checked in with the next round's), a transfer to the
+  transporter every few rounds (signed by the carrier's driver, under a national manifest number of
+  the site's city), voids of a bag or of a whole handover now and then (a reason from the list,
+  confirmed by a supervisor); rounds from 07:00 on in the ledger's zone, every day of ``DAYS`` days;
+- every body is version 2: each site (a hospital in a city of 浙江) has one ``Roster`` (``site_roster``)
+  naming every person, department, storage room, vehicle, carrier and receiver its carts' records
+  name, so names stand beside codes as on a configured cart;
 - envelopes are sealed by ``wire.seal`` with each cart's Ed25519 key (derived from the cart number,
   so a shard needs no key passed) and chained by ``prev_hash``; ``wire.encode`` gives the stored text;
 - the store is made by ``SqliteStore`` (the real schema and ledger meta), the ``records`` rows are
@@ -44,6 +50,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from functools import cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -52,13 +59,17 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge import wire
+from edge.catalogue import CATEGORIES, CATEGORY, LABEL_NOTES
+from edge.manifest import divisions
+from edge.roster import Carrier, Department, Person, Receiver, Room, Roster, Vehicle
 from edge.workflow.records import apply_record, handover_body, storage_in_body, transfer_body, void_body
-from edge.workflow.state import Batch, Line, Reweigh, Round, State, Stop, Storage, Transfer
+from edge.workflow.state import Batch, Line, Reweigh, Round, Signer, State, Stop, Storage, Transfer, VoidScan
 from gateway.ledger.zone import DEFAULT_ZONE
 from gateway.store import DB_NAME, MIGRATIONS, SqliteStore
 from gateway.store.ledger_index import write_index
 
-GENERATOR_VERSION = 2  # bump when what is generated changes: the cache key changes with it
+GENERATOR_VERSION = 3  # bump when what is generated changes: the cache key changes with it
+ROUNDS_SEED = 2  # in each cart's seed: kept from generator 2, so its rounds (records per type) are those of then
 # the gateway's schema is in the key too: a store cached before a migration changed is never reused
 SCHEMA_TAG = hashlib.sha256(repr(MIGRATIONS).encode()).hexdigest()[:8]
 CACHE_PREFIX = f"ledger-v{GENERATOR_VERSION}-s{SCHEMA_TAG}-"
@@ -71,15 +82,38 @@ DEAD_EVERY = 20_000  # one record in this many is a dead letter (the platform re
 PENDING_S = 3600  # records received in the last hour of the data are not yet forwarded
 DATA_END_H = 21  # the data's "now": this hour of its last day (rounds start from 07:00, spread over 15 h)
 
-DEPARTMENTS = ("ICU", "ER", "OR-1", "OR-2", "CARD", "NEURO", "PED", "NICU", "OBGYN", "ONC", "HEME", "LAB",
-               "PATH", "RAD", "DIAL", "ORTHO", "GI", "RESP", "DERM", "ENT", "OPHTH", "URO", "PHARM", "INF")
+DEPARTMENT_NAMES = {"ICU": "重症医学科", "ER": "急诊科", "OR-1": "第一手术室", "OR-2": "第二手术室",
+                    "CARD": "心血管内科", "NEURO": "神经内科", "PED": "儿科", "NICU": "新生儿重症监护室",
+                    "OBGYN": "妇产科", "ONC": "肿瘤科", "HEME": "血液内科", "LAB": "检验科", "PATH": "病理科",
+                    "RAD": "放射科", "DIAL": "血液净化中心", "ORTHO": "骨科", "GI": "消化内科", "RESP": "呼吸内科",
+                    "DERM": "皮肤科", "ENT": "耳鼻咽喉科", "OPHTH": "眼科", "URO": "泌尿外科", "PHARM": "药剂科",
+                    "INF": "感染科"}
+DEPARTMENTS = tuple(DEPARTMENT_NAMES)
+# site n's hospital is in city CITIES[n] (GB/T 2260, all in 浙江): its manifest numbers carry this code
+CITIES = ("3301", "3302", "3303", "3304", "3305", "3306", "3307", "3308", "3309", "3310")
+PLATE_LETTERS = {"3301": "A", "3302": "B", "3303": "C", "3304": "F", "3305": "E", "3306": "D", "3307": "G",
+                 "3308": "H", "3309": "L", "3310": "J"}  # 浙A … : the city's letter on a vehicle's plate
+# people and places per site (the ids' ranges): collectors, keepers, nurses per department, supervisors,
+# drivers, storage rooms, vehicles
+COLLECTORS, KEEPERS, NURSES, SUPERVISORS, DRIVERS, ROOMS, VEHICLES = 40, 4, 12, 3, 6, 2, 6
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚华玉萍红玲芬燕彬鹏辉建国志海晓东梅文博涵欣怡浩然"
+DISPOSAL = {"INFECTIOUS": "高温蒸汽灭菌后焚烧", "SHARPS": "高温蒸汽灭菌后毁形", "PATHOLOGICAL": "焚烧",
+            "PHARMACEUTICAL": "焚烧", "CHEMICAL": "焚烧"}  # 处置方法 per category: the receiver takes every one
+# 主要成分 of chemical waste
+COMPONENTS = ("甲醛", "二甲苯", "乙醇、甲醇", "戊二醛", "过氧乙酸", "含汞废液", "甲醛、乙醇")
+NOTE_SHARE = 0.06  # of infectious / pathological bags with a label note (备注)
 # category, share of bags, net weight range (g), bag / box tare (g)
 CATEGORY_MIX = (("INFECTIOUS", 70, (300, 4_500), 45), ("SHARPS", 15, (250, 2_800), 180),
                 ("PATHOLOGICAL", 5, (400, 6_000), 60), ("PHARMACEUTICAL", 6, (150, 2_000), 45),
                 ("CHEMICAL", 4, (200, 3_500), 60))
 PROTOCOLS = ("yaohua-tf0", "mt-sics", "ohaus", "toledo", "cas", "ad")
-VOID_REASONS = ("扫错标签 wrong label scanned", "重复称重 weighed twice", "科室选错 wrong department",
-                "护士确认有误 confirmed by the wrong nurse")
+# why a bag (vb) or a whole handover (vr) is voided: a catalogue.VOID_REASONS id and the words typed
+# with it ("" for none; OTHER always has words)
+VOID_BAG = (("WRONG_WEIGHT", ""), ("WRONG_WEIGHT", "秤未归零"), ("WRONG_CATEGORY", ""), ("WRONG_LABEL", "扫错标签"),
+            ("DUPLICATE", "重复称重"), ("OTHER", "袋子破损，重新包装后再登记"))
+VOID_RECORD = (("WRONG_DEPARTMENT", ""), ("DUPLICATE", "同一批交接登记了两次"), ("OTHER", "护士确认有误，重新交接"))
+AUTH = ("card",) * 8 + ("pin", "face")  # how a signer signs: mostly the badge
 
 
 @dataclass(frozen=True)
@@ -125,6 +159,43 @@ def site_no(i: int) -> int:
 
 def site_of(i: int) -> str:
     return f"HOSP-{site_no(i):02d}"
+
+
+@cache
+def site_roster(sn: int) -> Roster:
+    """Site ``sn``'s roster: everyone and everything its carts' records name, names drawn from a seed
+    of the site (the same in every process), ids as the rounds draw them."""
+    rng = random.Random(104_729 * (sn + 1))
+    city = CITIES[sn % len(CITIES)]
+    city_name = divisions().cities[city]
+    used: set[str] = set()
+
+    def name() -> str:
+        while True:
+            given = "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2, 2))))
+            if (full := rng.choice(SURNAMES) + given) not in used:
+                used.add(full)
+                return full
+
+    carrier, receiver = f"CARRIER-{city}", f"DISPOSER-{city}"
+    people = {f"C{sn:02d}{k:03d}": Person(name=name(), roles=("collector",)) for k in range(COLLECTORS)}
+    people |= {f"K{sn:02d}{k:02d}": Person(name=name(), roles=("keeper",)) for k in range(KEEPERS)}
+    people |= {f"N{sn:02d}{d:02d}{k:02d}": Person(name=name(), roles=("nurse",), departments=(dept,))
+               for d, dept in enumerate(DEPARTMENTS) for k in range(NURSES)}
+    people |= {f"S{sn:02d}{k:02d}": Person(name=name(), roles=("supervisor",)) for k in range(SUPERVISORS)}
+    people |= {f"D{sn:02d}{k:02d}": Person(name=name(), roles=("transporter",), carrier=carrier)
+               for k in range(DRIVERS)}
+    return Roster(
+        version=f"bench-{sn:02d}-g{GENERATOR_VERSION}", org_name=f"{city_name}第一人民医院", people=people,
+        departments={d: Department(name=zh) for d, zh in DEPARTMENT_NAMES.items()},
+        rooms={f"STORE-{sn:02d}{k}": Room(name=f"医疗废物暂存间{k + 1}号") for k in range(ROOMS)},
+        vehicles={f"VAN{sn:02d}{k:02d}": Vehicle(plate=f"浙{PLATE_LETTERS[city]}·{rng.randrange(10**5):05d}",
+                                                 carrier=carrier, receiver=receiver) for k in range(VEHICLES)},
+        carriers={carrier: Carrier(name=f"{city_name}医疗废物转运有限公司", licence=f"浙交运管许可{city}字{sn:06d}")},
+        receivers={receiver: Receiver(name=f"{city_name}医疗废物集中处置中心", licence=f"浙危废经第{city}{sn:04d}号",
+                                      address=f"{city_name}循环经济产业园",
+                                      disposal={c.id: DISPOSAL[c.id] for c in CATEGORIES})},
+    )
 
 
 def cart_key(i: int) -> Ed25519PrivateKey:
@@ -308,17 +379,20 @@ def _plan(rng: random.Random, records: int) -> list[list[tuple[str, int]]]:
 
 def _cart_records(i: int, records: int, end: date) -> Iterator[Emitted]:
     """Cart ``i``'s ``records`` records, sealed and chained, in time order over the ``DAYS`` days up to ``end``."""
-    rng = random.Random(i * 7_919 + GENERATOR_VERSION)
+    rng = random.Random(i * 7_919 + ROUNDS_SEED)
     key, cart, site, sn = cart_key(i), cart_id(i), site_of(i), site_no(i)
     route = rng.sample(DEPARTMENTS, 8)
-    collectors = [f"C{sn:02d}{rng.randrange(40):03d}" for _ in range(3)]
-    keepers = [f"K{sn:02d}{k:02d}" for k in range(4)]
-    rooms = [f"STORE-{sn:02d}{k}" for k in range(2)]
+    collectors = [f"C{sn:02d}{rng.randrange(COLLECTORS):03d}" for _ in range(3)]
+    keepers = [f"K{sn:02d}{k:02d}" for k in range(KEEPERS)]
+    supervisors = [f"S{sn:02d}{k:02d}" for k in range(SUPERVISORS)]
+    drivers = [f"D{sn:02d}{k:02d}" for k in range(DRIVERS)]
+    rooms = [f"STORE-{sn:02d}{k}" for k in range(ROOMS)]
+    city = CITIES[sn % len(CITIES)]
     protocol = PROTOCOLS[i % len(PROTOCOLS)]
     plan = _plan(rng, records)
     per_day = math.ceil(len(plan) / DAYS)  # rounds on the busiest day: their spacing
     first = end - timedelta(days=DAYS - 1)
-    s = State(org=site, cart=cart)
+    s = State(org=site, cart=cart, roster=site_roster(sn), zone=ZONE)
     seq, prev, bag_no = 0, wire.GENESIS_HASH, 0
     for r, steps in enumerate(plan):
         day = r * DAYS // len(plan)
@@ -337,25 +411,29 @@ def _cart_records(i: int, records: int, end: date) -> Iterator[Emitted]:
                     lines.append(_line(rng, f"B{sn:02d}{i:04d}{bag_no:06d}", protocol))
                 dept = rng.choice(route)
                 s = replace(s, visit=Stop(dept, tuple(lines)))
-                nurse = f"N{sn:02d}{DEPARTMENTS.index(dept):02d}{rng.randrange(12):02d}"
-                rtype, body = "handover", handover_body(s, nurse=nurse, at=at,
-                                                        auth=rng.choice(("card",) * 8 + ("pin", "face")))
+                nurse = f"N{sn:02d}{DEPARTMENTS.index(dept):02d}{rng.randrange(NURSES):02d}"
+                rtype, body = "handover", handover_body(s, nurse=nurse, at=at, auth=rng.choice(AUTH))
             elif kind in ("vb", "vr"):
                 last = s.last_record
                 assert last is not None and last.rtype == "handover"
                 package = rng.choice([b for b in s.carried if b.record_id == last.record_id]).package_code \
                     if kind == "vb" else None
-                rtype, body = "void", void_body(s, rnd, at=at, reason=rng.choice(VOID_REASONS),
-                                                record_id=last.record_id, rtype="handover", package=package)
+                code, words = rng.choice(VOID_BAG if kind == "vb" else VOID_RECORD)
+                void = VoidScan(code, words, record_id=last.record_id, rtype="handover", package=package)
+                s = replace(s, visit=void)
+                approver = Signer(rng.choice(supervisors), "supervisor", rng.choice(AUTH))
+                rtype, body = "void", void_body(s, rnd, at=at, void=void, approver=approver)
             elif kind == "s":
-                room = _check_in(rng, s, rng.choice(rooms), rng.choice(keepers), protocol)
+                keeper = Signer(rng.choice(keepers), "keeper", rng.choice(AUTH))
+                room = _check_in(rng, s, rng.choice(rooms), keeper, protocol)
                 s = replace(s, visit=room)
-                rtype, body = "storage_in", storage_in_body(s, rnd, room, at)
+                rtype, body = "storage_in", storage_in_body(s, rnd, room, at, keeper)
             else:
-                visit = Transfer(f"VAN{sn:02d}{rng.randrange(6):02d}")
-                manifest = f"{at:%Y%m%d}{sn:02d}{rng.randrange(10_000):04d}"  # a 14-digit national number
+                visit = Transfer(f"VAN{sn:02d}{rng.randrange(VEHICLES):02d}",
+                                 manifest=f"{at:%Y}{city}{rng.randrange(10**6):06d}",  # national: YYYY PP CC serial
+                                 driver=Signer(rng.choice(drivers), "transporter", rng.choice(AUTH)))
                 s = replace(s, visit=visit)
-                rtype, body = "transfer", transfer_body(s, rnd, visit, manifest, at)
+                rtype, body = "transfer", transfer_body(s, rnd, visit, at)
             seq += 1
             env = wire.seal(wire.unsigned_envelope(
                 record_id=wire.uuid7(_ms(at)), cart=cart, seq=seq, created_at=at.isoformat(timespec="milliseconds"),
@@ -376,16 +454,23 @@ def _weighing(rng: random.Random, net: int, tare: int, protocol: str) -> dict[st
 
 
 def _line(rng: random.Random, code: str, protocol: str) -> Line:
+    """A bag: its category by ``CATEGORY_MIX``; a label note now and then where the note applies, and
+    主要成分 always for chemical waste (the label must state them: both make the cart print the label)."""
     category, _, (low, high), tare = rng.choices(CATEGORY_MIX, weights=[c[1] for c in CATEGORY_MIX])[0]
     net = rng.randint(low, high)
-    return Line(code, category, net, _weighing(rng, net, tare, protocol))
+    notes = [n.id for n in LABEL_NOTES if not n.categories or category in n.categories]
+    noted = (rng.choice(notes),) if notes and rng.random() < NOTE_SHARE else ()
+    components = rng.choice(COMPONENTS) if CATEGORY[category].needs_components else ""
+    label = "printed" if noted or components else "scanned"
+    return Line(code, category, net, _weighing(rng, net, tare, protocol), label, noted, components)
 
 
-def _check_in(rng: random.Random, s: State, room: str, keeper: str, protocol: str) -> Storage:
+def _check_in(rng: random.Random, s: State, room: str, keeper: Signer, protocol: str) -> Storage:
     """The storage room's re-weighs: within the scale's noise mostly, 2 % off by more than the
-    tolerance, one bag missing now and then (only with two or more carried), one batch in ten."""
+    tolerance, one batch in ten; now and then one bag not found (only with two or more carried, and
+    with bags already in storage, so that a transfer after this REJECTED check-in has bags to take)."""
     carried = list(s.carried)
-    missing = rng.choice(carried).package_code if len(carried) >= 2 and rng.random() < 0.03 else None
+    missing = rng.choice(carried).package_code if len(carried) >= 2 and rng.random() < 0.03 and s.stored else None
     present = [b for b in carried if b.package_code != missing]
     if len(present) >= 3 and rng.random() < 0.1:
         net = sum(b.weight_g for b in present) + rng.randint(-40, 40)

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from edge import codes, remote, wire, workflow
+from edge import codes, remote, roster, wire, workflow
 from edge.agent import Agent
 from edge.clock import SystemClock
 from edge.devices.printer import Printer
@@ -32,6 +32,7 @@ from tests.integration.test_gateway import SITE, WAIT_S, handover_body
 from wastecart.broker import PrivateBroker
 
 BAGS = 3  # handovers in the cart's ledger: bags BAG00001 .. BAG00003
+ROSTER = roster.example()
 
 
 class CommandRig(ConsoleRig):
@@ -52,9 +53,10 @@ class CommandRig(ConsoleRig):
 
     def start_cart(self) -> None:
         """The agent and uplink as the app builds them; returns once the gateway knows this boot."""
-        machine = workflow.Machine(workflow.State(org=SITE, cart=self.cart.cart))
+        # the roster gives the reprinted label its 产生单位 (the organisation's name)
+        machine = workflow.Machine(workflow.State(org=SITE, cart=self.cart.cart, roster=ROSTER))
         self.agent = Agent(machine, clock=SystemClock("ntp"), ledger=self.ledger, code_book=codes.CodeBook(SITE),
-                           pin_hashes={}, org_name="", printer=Printer(PrinterSettings(url=self.printer.tcp_url)),
+                           pin_hashes={}, printer=Printer(PrinterSettings(url=self.printer.tcp_url)),
                            devices=dict, online=lambda: True, overrides=self.cart_dir / remote.OVERRIDES_FILE)
         self.uplink = Uplink(self.ledger, site=SITE, broker=self.broker_url,
                              settings=UplinkSettings(gateway_keys=(self.app.public_key,)), on_time=self.offered.append)

@@ -50,8 +50,30 @@ def totals(lines: list[Model]) -> list[Model]:
     return list(out.values())
 
 
-def action(id: str, zh: str, en: str, style: str = "normal", needs: str | None = None) -> Model:
-    return {"id": id, "label": zh_en(zh, en), "style": style, "needs": needs}
+def action(id: str, zh: str, en: str, style: str = "normal", needs: str | None = None,
+           reasons: list[Model] | None = None) -> Model:
+    a: Model = {"id": id, "label": zh_en(zh, en), "style": style, "needs": needs}
+    if reasons is not None:
+        a["reasons"] = reasons
+    return a
+
+
+# As edge.catalogue.VOID_REASONS (the contract test checks it): what a "needs: reason" action lists.
+REASONS: list[Model] = [
+    {"id": "WRONG_WEIGHT", "zh": "称重错误", "en": "wrong weight"},
+    {"id": "WRONG_CATEGORY", "zh": "类别选错", "en": "wrong category"},
+    {"id": "WRONG_LABEL", "zh": "标签错误", "en": "wrong label"},
+    {"id": "DUPLICATE", "zh": "重复登记", "en": "registered twice"},
+    {"id": "WRONG_DEPARTMENT", "zh": "科室选错", "en": "wrong department"},
+    {"id": "OTHER", "zh": "其他", "en": "other"},
+]
+
+
+def pending(grams: int | None, category: str | None = None, code: str | None = None, notes: list[Model] | None = None,
+            components: str = "", printing: bool = False, editing: bool = False) -> Model:
+    return {"package_code": code, "category": category, "category_name": NAMES[category] if category else None,
+            "weight_g": grams, "printing": printing, "editing": editing, "notes": notes or [],
+            "components": components}
 
 
 def screen(**fields: Any) -> Model:
@@ -59,7 +81,8 @@ def screen(**fields: Any) -> Model:
     base: Model = {
         "step": "idle", "title": zh_en("待机", "Ready"),
         "prompt": zh_en("请扫描收集人员工牌", "Scan the collector's badge"),
-        "error": None, "message": None, "saved_seq": None, "collector": None, "department": None, "place": None,
+        "error": None, "message": None, "saved_seq": None, "collector": None, "collector_name": None,
+        "department": None, "department_name": None, "place": None, "place_name": None, "signer": None, "dwell": [],
         "round_started_at": None, "round_overdue": False, "weight": {"net_g": 0, "stable": True, "error": None},
         "lines": [], "totals": [], "pending": None, "actions": [], "categories": [], "voice": None,
         "device": dict(DEVICE_OK),
@@ -78,18 +101,20 @@ STOP = screen(
     step="stop", title=zh_en("科室交接", "Department handover"),
     prompt=zh_en("请放置医废袋称重并扫描袋标签", "Put a bag on the scale and scan its label"),
     error=zh_en("二维码已损坏或被涂改，请重新打印", "Damaged code: print the label again"),
-    collector="张伟", department="心内科三病区", round_started_at="2025-03-01T08:30:00+08:00",
+    collector="COL-01", collector_name="张伟", department="D01", department_name="心内科三病区",
+    round_started_at="2025-03-01T08:30:00+08:00",
     weight={"net_g": 1234, "stable": False, "error": None}, lines=LINES, totals=totals(LINES),
     actions=[action("remove_last", "删除最后一袋", "Remove last bag", "danger"),
              action("manifest", "填写联单号", "Manifest number", needs="text"),
-             action("void_last", "作废上一条记录", "Void last record", "danger", needs="reason"),
+             action("void_last", "作废上一条记录", "Void last record", "danger", needs="reason", reasons=REASONS),
              action("finish_stop", "交接确认", "Confirm handover", "primary")],
     voice={"id": 3, "zh": "请放置医废袋", "en": "Put a bag on the scale"})
 
 CONFIRM = screen(
     step="confirm", title=zh_en("护士确认", "Nurse confirmation"),
     prompt=zh_en("请护士扫描工牌或输入 PIN", "Nurse: scan your badge or enter your PIN"),
-    collector="张伟", department="心内科三病区", weight={"net_g": 0, "stable": True, "error": None},
+    collector="COL-01", collector_name="张伟", department="D01", department_name="心内科三病区",
+    weight={"net_g": 0, "stable": True, "error": None},
     lines=LINES, totals=totals(LINES),
     actions=[action("nurse_pin", "输入护士 PIN", "Nurse PIN", "primary", needs="pin"),
              action("back", "返回", "Back")],
@@ -99,10 +124,9 @@ CONFIRM = screen(
 # category buttons, not twice), the editable line's "edit:<code>" (drawn on the line).
 CATEGORY = screen(
     step="stop", title=zh_en("科室交接", "Department handover"),
-    prompt=zh_en("请选择废物类别", "Choose the waste category"), collector="张伟", department="心内科三病区",
-    weight={"net_g": 2150, "stable": True, "error": None},
-    pending={"package_code": None, "category": None, "category_name": None, "weight_g": 2150, "printing": False,
-             "editing": False},
+    prompt=zh_en("请选择废物类别", "Choose the waste category"), collector="COL-01", collector_name="张伟",
+    department="D01", department_name="心内科三病区", weight={"net_g": 2150, "stable": True, "error": None},
+    pending=pending(2150),
     lines=[line("B000101", "INFECTIOUS", 1240, editable=True)], totals=totals(LINES[:1]), categories=CATEGORIES,
     actions=[*(action(f"choose:{c['id']}", c["name"]["zh"], c["name"]["en"]) for c in CATEGORIES),
              action("edit:B000101", "修改 B000101", "Edit B000101"),
@@ -119,8 +143,9 @@ STORAGE_LINES = [line("B000101", "INFECTIOUS", 1250, status="ok"), line("B000102
                  line("B000103", "INFECTIOUS", 2310, status="waiting")]
 STORAGE = screen(
     step="storage", title=zh_en("暂存入库", "Storage check-in"),
-    prompt=zh_en("请逐袋复称并扫描袋标签", "Re-weigh each bag and scan its label"), collector="张伟",
-    place="一号暂存间", weight={"net_g": 2305, "stable": True, "error": None},
+    prompt=zh_en("请逐袋复称并扫描袋标签", "Re-weigh each bag and scan its label"), collector="COL-01",
+    collector_name="张伟", place="ROOM1", place_name="一号暂存间", signer="孙库管",
+    weight={"net_g": 2305, "stable": True, "error": None},
     error=zh_en("B000102 复称偏差 350 g，超出允许范围", "B000102 re-weighed 350 g off, beyond the tolerance"),
     lines=STORAGE_LINES, totals=totals(STORAGE_LINES),
     actions=[action("batch_weight", "整批称重", "Weigh as a batch"),
@@ -131,16 +156,69 @@ STORAGE = screen(
 SAVED = screen(
     step="round", title=zh_en("收集中", "Collecting"),
     prompt=zh_en("请扫描下一个科室交接码", "Scan the next department's code"),
-    message=zh_en("已保存交接记录 #12", "Handover record #12 saved"), saved_seq=12, collector="张伟",
+    message=zh_en("已保存交接记录 #12", "Handover record #12 saved"), saved_seq=12, collector="COL-01",
+    collector_name="张伟",
     device={**DEVICE_OK, "unsent": 1}, voice={"id": 6, "zh": "已保存", "en": "Saved"})
 
 OFFLINE = screen(
     step="round", title=zh_en("收集中", "Collecting"),
-    prompt=zh_en("请扫描下一个科室交接码", "Scan the next department's code"), collector="张伟",
-    round_started_at="2025-03-01T06:00:00+08:00", round_overdue=True,
+    prompt=zh_en("请扫描下一个科室交接码", "Scan the next department's code"), collector="COL-01",
+    collector_name="张伟", round_started_at="2025-03-01T06:00:00+08:00", round_overdue=True,
     weight={"net_g": None, "stable": False, "error": zh_en("超载", "Overload")},
     device={"online": False, "unsent": 37, "scale": "connected", "camera": "stalled", "printer": "none",
             "actuator": "fault", "clock": "unsynced"})
+
+
+# A bag being taken with its category chosen (edge.workflow.view at a stop): the label notes that apply
+# to it are toggles ("chosen" = on), the pending bag lists the notes that are on.
+NOTES = screen(
+    step="stop", title=zh_en("科室交接", "Department handover"),
+    prompt=zh_en("请扫描袋标签，或打印标签", "Scan the bag's label, or print one"), collector="COL-01",
+    collector_name="张伟", department="D01", department_name="心内科三病区",
+    weight={"net_g": 1800, "stable": True, "error": None},
+    pending=pending(1800, "INFECTIOUS", notes=[zh_en("含少量药物性废物", "contains a little pharmaceutical waste")]),
+    categories=CATEGORIES,
+    actions=[*(action(f"choose:{c['id']}", c["name"]["zh"], c["name"]["en"]) for c in CATEGORIES),
+             action("note:MIXED_DRUGS", "备注：含少量药物性废物", "Note: contains a little pharmaceutical waste",
+                    "chosen"),
+             action("note:DOUBLE_BAG", "备注：传染病患者废物 双层包装", "Note: infectious patient: double bag"),
+             action("print_label", "打印标签", "Print label", "primary"),
+             action("cancel", "取消这一袋", "Cancel this bag", "danger")],
+    voice={"id": 11, "zh": "已选择感染性废物", "en": "Infectious chosen"})
+
+# Chemical waste: the label must state its main components (主要成分), typed before printing.
+CHEMICAL = screen(
+    step="stop", title=zh_en("科室交接", "Department handover"),
+    prompt=zh_en("化学性废物：请填写主要成分", "Chemical waste: enter the main components"), collector="COL-01",
+    collector_name="张伟", department="D01", department_name="心内科三病区",
+    weight={"net_g": 900, "stable": True, "error": None}, pending=pending(900, "CHEMICAL", components="乙醇、甲醛"),
+    categories=CATEGORIES,
+    actions=[*(action(f"choose:{c['id']}", c["name"]["zh"], c["name"]["en"]) for c in CATEGORIES),
+             action("components", "填写主要成分", "Main components", needs="text"),
+             action("print_label", "打印标签", "Print label", "primary"),
+             action("cancel", "取消这一袋", "Cancel this bag", "danger")])
+
+# Bags near and past their limits: one in storage nearly at 48 h, two on the cart, one over 24 h.
+DWELL = screen(
+    step="round", title=zh_en("收集中", "Collecting"),
+    prompt=zh_en("请扫描下一个科室交接码", "Scan the next department's code"), collector="COL-01",
+    collector_name="张伟",
+    dwell=[{"package_code": "B000201", "where": "storage", "hours": 40.5, "limit_h": 48.0, "level": "warn"},
+           {"package_code": "B000101", "where": "cart", "hours": 20.2, "limit_h": 24.0, "level": "warn"},
+           {"package_code": "B000102", "where": "cart", "hours": 26.5, "limit_h": 24.0, "level": "over"}],
+    actions=[action("void_bag", "作废医废袋", "Void a bag", "danger", needs="reason", reasons=REASONS),
+             action("end_round", "结束收集", "End round")])
+
+# At the storage room with a bag missing: the loss is typed (needs text), rejecting takes no words.
+MISSING = screen(
+    step="storage", title=zh_en("暂存入库", "Storage check-in"),
+    prompt=zh_en("请逐袋复称并扫描袋标签", "Re-weigh each bag and scan its label"), collector="COL-01",
+    collector_name="张伟", place="ROOM1", place_name="医疗废物暂存间",
+    lines=[STORAGE_LINES[0], line("B000104", "SHARPS", 400, status="waiting")],
+    totals=totals([STORAGE_LINES[0], line("B000104", "SHARPS", 400)]),
+    actions=[action("report_lost", "报告遗失", "Report lost", "danger", needs="text"),
+             action("reject_storage", "拒收入库（有缺失）", "Reject check-in (bags missing)", "danger"),
+             action("confirm_pin", "输入 PIN", "Enter PIN", needs="pin")])
 
 
 class ScriptedSource:

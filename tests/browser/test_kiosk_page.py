@@ -18,8 +18,12 @@ from tests.browser.expect import expect
 from tests.browser.screens import (
     CATEGORY,
     CATEGORY_BARE,
+    CHEMICAL,
     CONFIRM,
+    DWELL,
     IDLE,
+    MISSING,
+    NOTES,
     OFFLINE,
     SAVED,
     STOP,
@@ -154,17 +158,37 @@ def test_text_entry_and_reason_chooser(page: KioskPage, kiosk_source: ScriptedSo
 
     page.tap_action("void_last")
     expect(pad).to_have_attribute("data-mode", "reason")
-    expect(page.by("pad-ok")).to_be_disabled()
+    expect(page.by("pad-ok")).to_be_disabled()  # words alone are no reason: one is chosen from the list
+    expect(page.page.locator('[data-testid="pad-reasons"] .reason')).to_have_count(6)
+    expect(page.by("reason-WRONG_CATEGORY")).to_have_text("类别选错")
+    expect(page.by("pad-field")).to_be_visible()  # words may be added under the reasons
+    reasons, field = page.by("pad-reasons").bounding_box(), page.by("pad-field").bounding_box()
+    assert reasons is not None and field is not None and field["y"] >= reasons["y"] + reasons["height"]
+    for testid in ("reason-OTHER", "pad-ok"):  # everything on the screen at once, nothing to scroll to
+        box = page.by(testid).bounding_box()
+        assert box is not None and box["height"] >= MIN_TARGET_PX and box["y"] + box["height"] <= 800, (testid, box)
+    key = pad.locator('[data-key="Q"]').bounding_box()
+    assert key is not None and key["height"] >= MIN_TARGET_PX
     page.shot("reason")
-    page.by("reason-类别选错").tap()
+    page.by("reason-WRONG_CATEGORY").tap()
+    expect(page.by("reason-WRONG_CATEGORY")).to_have_attribute("aria-pressed", "true")
     page.by("pad-ok").tap()
-    assert kiosk_source.wait_acts(2)[-1] == ("void_last", "类别选错")
+    assert kiosk_source.wait_acts(2)[-1] == ("void_last", "WRONG_CATEGORY")  # the id, not its words
 
     page.tap_action("void_last")
-    page.by("reason-other").tap()
-    page.by("pad-field").fill("LABEL TORN")  # a physical keyboard works too
+    page.by("reason-WRONG_WEIGHT").tap()
+    for key in "2X":
+        pad.locator(f'[data-key="{key}"]').tap()
+    page.by("pad-ok").tap()
+    assert kiosk_source.wait_acts(3)[-1] == ("void_last", "WRONG_WEIGHT|2X")
+
+    page.tap_action("void_last")
+    page.by("reason-OTHER").tap()
+    expect(page.by("pad-ok")).to_be_disabled()  # "other" needs words
+    page.by("pad-field").fill("标签被水浸湿")  # a physical keyboard (with an input method) works too
+    expect(page.by("pad-ok")).to_be_enabled()
     page.by("pad-field").press("Enter")
-    assert kiosk_source.wait_acts(3)[-1] == ("void_last", "LABEL TORN")
+    assert kiosk_source.wait_acts(4)[-1] == ("void_last", "OTHER|标签被水浸湿")
 
 
 def test_category_choice(page: KioskPage, kiosk_source: ScriptedSource) -> None:
@@ -202,6 +226,108 @@ def test_storage_re_weighing_shows_each_bags_status(page: KioskPage, kiosk_sourc
     expect(page.page.locator('[data-testid="line"][data-status="waiting"]')).to_contain_text("待复称")
     expect(page.by("error")).to_contain_text("复称偏差")
     page.shot("storage")
+
+
+def test_names_are_shown_with_their_codes_small_beside(page: KioskPage, kiosk_source: ScriptedSource) -> None:
+    kiosk_source.show(STORAGE)
+    page.wait_step("storage")
+    expect(page.by("ctx-collector")).to_have_text("张伟 COL-01")
+    expect(page.by("ctx-collector").locator("b")).to_have_text("张伟")
+    expect(page.by("ctx-collector").locator("small.code")).to_have_text("COL-01")
+    expect(page.by("ctx-place")).to_have_text("一号暂存间 ROOM1")
+    expect(page.by("ctx-signer")).to_have_text("孙库管")
+    name = page.by("ctx-collector").locator("b").evaluate("el => parseFloat(getComputedStyle(el).fontSize)")
+    code = page.by("ctx-collector").locator("small").evaluate("el => parseFloat(getComputedStyle(el).fontSize)")
+    assert code < name, (code, name)
+    kiosk_source.show(STOP)
+    page.wait_step("stop")
+    expect(page.by("ctx-department")).to_have_text("心内科三病区 D01")
+    expect(page.by("ctx-signer")).to_have_count(0)  # no one has signed at a stop
+    kiosk_source.update(collector_name=None)  # a badge the roster has no name for: the code alone
+    expect(page.by("ctx-collector")).to_have_text("COL-01")
+    expect(page.by("ctx-collector").locator("small")).to_have_count(0)
+
+
+def test_dwell_banner_is_yellow_then_red(page: KioskPage, kiosk_source: ScriptedSource) -> None:
+    kiosk_source.show(DWELL)
+    page.wait_step("round")
+    banner = page.by("dwell")
+    expect(banner).to_be_visible()
+    expect(banner).to_have_attribute("data-level", "over")  # one bag over: red
+    assert banner.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(229, 72, 77)"
+    cart = page.page.locator('[data-testid="dwell-row"][data-where="cart"]')
+    expect(cart).to_have_attribute("data-level", "over")
+    expect(cart).to_contain_text("1 袋已超时")  # counted at the worst level there
+    expect(cart).to_contain_text("交接后未入库")
+    expect(cart).to_contain_text("26.5 小时")
+    expect(cart).to_contain_text("（上限 24 小时）")
+    expect(cart).to_have_attribute("data-package", "B000102")  # the longest-waiting bag
+    storage = page.page.locator('[data-testid="dwell-row"][data-where="storage"]')
+    expect(storage).to_have_attribute("data-level", "warn")
+    expect(storage).to_contain_text("1 袋即将超时")
+    expect(storage).to_contain_text("在暂存间")
+    expect(storage).to_contain_text("40.5 小时")
+    page.shot("dwell")
+    page.by("lang-toggle").tap()
+    expect(storage).to_contain_text("nearly overdue")
+    expect(storage).to_contain_text("in storage")
+    page.by("lang-toggle").tap()
+
+    kiosk_source.update(dwell=[d for d in DWELL["dwell"] if d["level"] == "warn"])
+    expect(banner).to_have_attribute("data-level", "warn")  # warnings only: yellow
+    assert banner.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(240, 180, 0)"
+    expect(cart).to_contain_text("1 袋即将超时")
+    kiosk_source.update(dwell=[])
+    expect(banner).to_be_hidden()
+
+
+def test_label_notes_are_toggles_and_the_bag_shows_them(page: KioskPage, kiosk_source: ScriptedSource) -> None:
+    kiosk_source.show(NOTES)
+    page.wait_step("stop")
+    on, off = page.by("action-note:MIXED_DRUGS"), page.by("action-note:DOUBLE_BAG")
+    expect(on).to_have_attribute("aria-pressed", "true")
+    expect(on).to_have_class(re.compile(r"\bchosen\b"))
+    expect(off).to_have_attribute("aria-pressed", "false")
+    expect(off).not_to_have_class(re.compile(r"\bchosen\b"))
+    assert on.evaluate("el => getComputedStyle(el).backgroundColor") != off.evaluate(
+        "el => getComputedStyle(el).backgroundColor")
+    expect(page.by("pending-notes")).to_contain_text("含少量药物性废物")
+    for b in (on, off):
+        box = b.bounding_box()
+        assert box is not None and box["height"] >= MIN_TARGET_PX
+    page.shot("notes")
+    off.tap()
+    assert kiosk_source.wait_acts(1) == [("note:DOUBLE_BAG", None)]
+    kiosk_source.update(pending={**NOTES["pending"], "notes": []},
+                        actions=[{**a, "style": "normal"} if a["id"] == "note:MIXED_DRUGS" else a
+                                 for a in NOTES["actions"]])
+    expect(on).to_have_attribute("aria-pressed", "false")
+    expect(page.by("pending-notes")).to_have_count(0)
+
+
+def test_chemical_components_are_typed_and_shown(page: KioskPage, kiosk_source: ScriptedSource) -> None:
+    kiosk_source.show(CHEMICAL)
+    page.wait_step("stop")
+    expect(page.by("pending-components")).to_have_text("主要成分: 乙醇、甲醛")
+    page.tap_action("components")
+    expect(page.by("pad")).to_have_attribute("data-mode", "text")
+    page.by("pad-field").fill("二甲苯")
+    page.by("pad-ok").tap()
+    assert kiosk_source.wait_acts(1) == [("components", "二甲苯")]
+
+
+def test_a_loss_is_described_in_words(page: KioskPage, kiosk_source: ScriptedSource) -> None:
+    kiosk_source.show(MISSING)
+    page.wait_step("storage")
+    page.tap_action("report_lost")
+    expect(page.by("pad")).to_have_attribute("data-mode", "text")
+    expect(page.page.locator('[data-testid="pad-reasons"]')).to_be_hidden()
+    text = "途中袋子破损，已按规定处理并报告，具体经过见科室记录。" * 3  # longer than a code: not cut
+    page.by("pad-field").fill(text)
+    page.by("pad-ok").tap()
+    assert kiosk_source.wait_acts(1) == [("report_lost", text)]
+    page.tap_action("reject_storage")
+    assert kiosk_source.wait_acts(2)[-1] == ("reject_storage", None)
 
 
 def test_manual_code_entry_posts_a_scan(page: KioskPage, kiosk_source: ScriptedSource) -> None:
@@ -385,8 +511,10 @@ def test_the_page_needs_nothing_but_the_cart(open_kiosk: Callable[..., KioskPage
     assert urls and all(u.startswith(kiosk.url) for u in urls), urls
 
 
-@pytest.mark.parametrize("model", [IDLE, STOP, CONFIRM, CATEGORY, SAVED, OFFLINE, STORAGE],
-                         ids=["idle", "stop", "confirm", "category", "saved", "offline", "storage"])
+@pytest.mark.parametrize("model", [IDLE, STOP, CONFIRM, CATEGORY, SAVED, OFFLINE, STORAGE, NOTES, CHEMICAL, DWELL,
+                                   MISSING],
+                         ids=["idle", "stop", "confirm", "category", "saved", "offline", "storage", "notes",
+                              "chemical", "dwell", "missing"])
 def test_every_screen_renders_without_errors_in_both_languages(page: KioskPage, kiosk_source: ScriptedSource,
                                                                model: dict[str, Any]) -> None:
     kiosk_source.show(model)

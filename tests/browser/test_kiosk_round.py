@@ -12,7 +12,9 @@ The round: idle → collector badge → a department code of another organisatio
 department (slide-out extends) → an unstable load (a label scan refused) that then settles → bag 1
 by its label → bag 2 by category + printed label → bag 3 by its label, then removed again → a
 wrong PIN, then the nurse's PIN → saved (only after the commit) → English and back → storage
-check-in re-weighing one bag → storage_in saved.  Screenshots: ``tests/browser/artifacts/``.
+check-in: one bag re-weighed, finish refused while the other is not, then it too, the keeper's
+badge → storage_in saved.  People and places are those of
+``edge.roster.example()``, shown by name.  Screenshots: ``tests/browser/artifacts/``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge import codes, pins, wire
+from edge import codes, pins, roster, wire
 from edge.app import EdgeApp
 from edge.config import (
     ActuatorConfig,
@@ -51,10 +53,12 @@ pytestmark = pytest.mark.browser
 ORG = "H330100001"
 OTHER_ORG = "H999999999"
 CART = "CART-E2E"  # not the demo's id: nothing else on the session broker speaks for this cart
-COLLECTOR = "COL-0001"
-DEPARTMENT = "D03"
-ROOM = "R01"
-NURSE, NURSE_PIN, WRONG_PIN = "NUR-01", "2468", "1357"
+# edge.roster.example(): a collector, a nurse of D01, a keeper, the storage room
+COLLECTOR, COLLECTOR_NAME = "COL-01", "王收集"
+DEPARTMENT, DEPARTMENT_NAME = "D01", "心血管内科"
+ROOM, ROOM_NAME = "ROOM1", "医疗废物暂存间"
+KEEPER, KEEPER_NAME = "KEEP-01", "孙库管"
+NURSE, NURSE_NAME, NURSE_PIN, WRONG_PIN = "NUR-01", "李护士", "2468", "1357"
 SETTLE_S = 0.3  # s a load takes to come to rest on the virtual scale (a quick, calm hand)
 
 
@@ -78,8 +82,9 @@ class Cart:
         return self.app.ledger.bodies([rtype])
 
 
-@pytest.fixture
-def cart(tmp_path: Path, broker: PrivateBroker) -> Iterator[Cart]:
+@contextlib.contextmanager
+def running_cart(tmp_path: Path, broker: PrivateBroker, workflow: WorkflowConfig) -> Iterator[Cart]:
+    """A real cart agent on simulated devices with the example roster and these workflow rules."""
     with contextlib.ExitStack() as stack:  # stopped in reverse: the agent first, then its devices
         scale = VirtualScale("toledo", rate_hz=20.0, seed=7)
         scale.start()
@@ -93,13 +98,20 @@ def cart(tmp_path: Path, broker: PrivateBroker) -> Iterator[Cart]:
             printer=PrinterSettings(url=printer.tcp_url, language="tspl"),
             actuator=ActuatorConfig(kind="sim", travel_s=0.1),
             kiosk=KioskConfig(port=0),
-            workflow=WorkflowConfig(pins={NURSE: pins.hash_pin(NURSE_PIN)}),
+            workflow=workflow,
+            roster=roster.example(),
             # no gateway here: a key of no one's, so the cart starts (and believes no ack)
             uplink=UplinkSettings(gateway_keys=(wire.public_key_text(Ed25519PrivateKey.generate().public_key()),)),
         ))
         stack.callback(app.stop)
         app.start()
         yield Cart(app, scale, camera, printer)
+
+
+@pytest.fixture
+def cart(tmp_path: Path, broker: PrivateBroker) -> Iterator[Cart]:
+    with running_cart(tmp_path, broker, WorkflowConfig(pins={NURSE: pins.hash_pin(NURSE_PIN)})) as c:
+        yield c
 
 
 def test_a_whole_round_on_simulated_devices(cart: Cart, open_kiosk: Callable[..., KioskPage]) -> None:
@@ -137,7 +149,7 @@ def at_the_department(kp: KioskPage, cart: Cart) -> None:
     """2. Badge → round; another organisation's code refused with a reason; the department → stop."""
     cart.show("S", COLLECTOR)
     kp.wait_step("round")
-    expect(kp.by("context")).to_contain_text(COLLECTOR)
+    expect(kp.by("ctx-collector")).to_have_text(f"{COLLECTOR_NAME} {COLLECTOR}")  # the name, the code beside
     expect(kp.by("error")).to_be_hidden()
 
     cart.show("D", DEPARTMENT, org=OTHER_ORG)
@@ -151,7 +163,7 @@ def at_the_department(kp: KioskPage, cart: Cart) -> None:
     kp.wait_step("stop")
     expect(kp.by("error")).to_be_hidden()
     expect(kp.by("title")).to_have_text("科室交接")
-    expect(kp.by("context")).to_contain_text(DEPARTMENT)
+    expect(kp.by("ctx-department")).to_have_text(f"{DEPARTMENT_NAME} {DEPARTMENT}")
     expect(kp.by("dev-actuator")).to_have_attribute("data-state", "extended")  # the slide-out went out
     expect(kp.by("dev-actuator")).to_have_text("称台 已伸出")
     expect(kp.by("prompt")).to_have_text("请放置医废袋称重")
@@ -265,8 +277,9 @@ def nurse_confirms_with_pin(kp: KioskPage, cart: Cart, printed: str) -> int:
     [(_, _, record_seq, body)] = cart.records("handover")
     assert record_seq == seq
     assert body["department"] == DEPARTMENT
-    assert body["from_party"] == {"person_id": NURSE, "auth_method": "pin"}
-    assert body["to_party"]["person_id"] == COLLECTOR
+    assert body["from_party"] == {"person_id": NURSE, "name": NURSE_NAME, "role": "nurse", "auth_method": "pin"}
+    assert (body["to_party"]["person_id"], body["to_party"]["name"]) == (COLLECTOR, COLLECTOR_NAME)
+    assert body["department_name"] == DEPARTMENT_NAME
     assert [(ln["package_code"], ln["category"], ln["weight_g"]) for ln in body["lines"]] == [
         ("B0001", "INFECTIOUS", 1250), (printed, "SHARPS", 560)]
     return seq
@@ -285,11 +298,12 @@ def english_and_back(kp: KioskPage) -> None:
 
 
 def storage_check_in(kp: KioskPage, cart: Cart, printed: str, handover_seq: int) -> None:
-    """7. The storage room: re-weigh bag 1 (label on the scale), the printed bag is not there →
-    finish → storage_in committed with the reconciliation."""
+    """7. The storage room: re-weigh bag 1 (label on the scale); finish is refused while the printed
+    bag is not re-weighed; re-weigh it; the keeper's badge → finish → storage_in committed with
+    the reconciliation and the keeper's name."""
     cart.show("R", ROOM)
     kp.wait_step("storage")
-    expect(kp.by("context")).to_contain_text(ROOM)
+    expect(kp.by("ctx-place")).to_have_text(f"{ROOM_NAME} {ROOM}")
     expect(kp.by("dev-actuator")).to_have_attribute("data-state", "extended")
     lines = kp.page.locator('[data-testid="line"]')
     expect(lines).to_have_count(2)
@@ -307,6 +321,23 @@ def storage_check_in(kp: KioskPage, cart: Cart, printed: str, handover_seq: int)
     assert_nothing_cut_off(kp)
     kp.shot("storage")
 
+    head = cart.app.ledger.head()
+    kp.tap_action("finish")  # a bag not re-weighed blocks the check-in
+    expect(kp.by("error")).to_contain_text("1 袋未复称")
+    expect(kp.by("error")).to_contain_text(printed)
+    assert cart.app.ledger.head() == head and kp.page.get_attribute("body", "data-step") == "storage"
+
+    empty_the_scale(kp, cart)
+    put_on(kp, cart, 555)
+    cart.show("B", printed, "S")
+    expect(kp.page.locator(f'[data-testid="line"][data-package="{printed}"]')).to_have_attribute("data-status", "ok")
+    expect(kp.by("prompt")).to_have_text("复称完成：请暂存间管理员刷卡确认入库")  # (finish without: test_kiosk_rules)
+    expect(kp.by("ctx-signer")).to_have_count(0)
+    assert cart.app.ledger.head() == head
+
+    cart.show("S", KEEPER)
+    expect(kp.by("message")).to_contain_text(f"暂存间管理员 {KEEPER_NAME} 已签字确认")
+    expect(kp.by("ctx-signer")).to_have_text(KEEPER_NAME)
     kp.tap_action("finish")
     seq = handover_seq + 1
     expect(kp.by("saved")).to_have_text(f"✓ 已保存 #{seq}")
@@ -316,10 +347,11 @@ def storage_check_in(kp: KioskPage, cart: Cart, printed: str, handover_seq: int)
     expect(kp.by("unsent")).to_have_text("待上传 2", timeout=WAIT_MS)
     [(_, _, record_seq, body)] = cart.records("storage_in")
     assert record_seq == seq
-    assert body["facility"] == ROOM
+    assert (body["facility"], body["facility_name"]) == (ROOM, ROOM_NAME)
     assert {p["package_code"]: (p["status"], p["reweigh_g"]) for p in body["packages"]} == {
-        "B0001": ("OK", 1240), printed: ("MISSING", None)}
-    assert body["result"] == "ACCEPTED_WITH_NOTE"
+        "B0001": ("OK", 1240), printed: ("OK", 555)}
+    assert body["result"] == "ACCEPTED"
+    assert body["keeper"] == {"person_id": KEEPER, "name": KEEPER_NAME, "role": "keeper", "auth_method": "card"}
     kp.shot("storage-saved")
 
 

@@ -1,5 +1,7 @@
 """The cart agent as the kiosk's source, over real HTTP: actions and PINs reach the workflow, the
 screen model carries the device block, and a restarted cart still knows what it carries (replay).
+The rules of who signs (``edge.roster.example()``): a delivery with a bag missing is rejected with
+the keeper's badge, a void takes a listed reason and a supervisor's PIN.
 PINs: wrong ones back off and then lock entry (with the kiosk's message, a WARNING in the log and
 telemetry sent at once), the lock expires, and a real gateway raises one PIN_LOCKOUT alert for it
 (collapsed on the next); outside the nurse screen every PIN gets one answer."""
@@ -22,8 +24,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge import codes, pins, wire
+from edge import codes, pins, roster, wire
 from edge.app import EdgeApp
+from edge.catalogue import VOID_REASONS
 from edge.config import ActuatorConfig, CameraConfig, EdgeConfig, KioskConfig, ScaleConfig, WorkflowConfig
 from edge.ledger.settings import UplinkSettings
 from edge.messages import t
@@ -36,6 +39,8 @@ from wastecart.broker import PrivateBroker
 
 ORG = "H330100001"
 PIN = "2468"
+SUPERVISOR_PIN = "8080"
+COLLECTOR = "COL-01"  # edge.roster.example(): NUR-01 is a nurse of D01, KEEP-01 the keeper, SUP-01 a supervisor
 GATEWAY = Ed25519PrivateKey.generate()  # the test is the gateway: it signs the reject
 
 
@@ -63,7 +68,9 @@ class Cart:
             org=ORG, cart="CART-K1", data=root / "cart", broker=broker.url,
             scale=ScaleConfig(port=self.scale.path), camera=CameraConfig(url=self.camera.url, fps=20, repeat_s=0),
             actuator=ActuatorConfig(kind="sim", travel_s=0.05), kiosk=KioskConfig(port=0, pin=pin or pins.PinPolicy()),
-            workflow=WorkflowConfig(pins={"NUR-01": pins.hash_pin(PIN, iterations=1000)}),
+            workflow=WorkflowConfig(pins={"NUR-01": pins.hash_pin(PIN, iterations=1000),
+                                          "SUP-01": pins.hash_pin(SUPERVISOR_PIN, iterations=1000)}),
+            roster=roster.example(),
             uplink=UplinkSettings(gateway_keys=(wire.public_key_text(GATEWAY.public_key()),), telemetry_s=telemetry_s))
         self.start()
 
@@ -108,7 +115,7 @@ def _clear_retained_status(broker: PrivateBroker) -> None:
 
 def _weighing_at(cart: Cart, dept: str, grams: int) -> None:
     """Collector badge, department code, the slide-out out, a load settled at ``grams``."""
-    cart.show("S", "COL-1")
+    cart.show("S", COLLECTOR)
     cart.wait("round", lambda s: s.step == "round")
     cart.show("D", dept)
     cart.wait("stop, slide out", lambda s: s.step == "stop" and s.actuator == "extended")
@@ -153,6 +160,76 @@ def test_restarted_cart_still_refuses_a_bag_it_already_carries(cart: Cart) -> No
     cart.show("B", "B0042", "I")
     cart.wait("refused", lambda s: "B0042" in s.error)
     assert not cart.app.state.lines
+
+
+def _reweigh(cart: Cart, bag: str, grams: int, letter: str = "I") -> None:
+    cart.scale.set_load(0, settle_s=0.05, noise_g=0)
+    cart.wait("empty", lambda s: s.weight is not None and s.weight.stable and s.weight.net_g == 0)
+    cart.scale.set_load(grams, settle_s=0.1, noise_g=0)
+    cart.wait("settled", lambda s: s.weight is not None and s.weight.stable and s.weight.net_g == grams)
+    cart.show("B", bag, letter)
+    cart.wait(f"{bag} re-weighed", lambda s: any(r.package_code == bag for r in s.reweighs))
+
+
+def test_a_delivery_with_a_bag_missing_is_rejected_and_stays_on_the_cart(cart: Cart) -> None:
+    """Over HTTP: finish refused while a bag is not re-weighed; rejecting needs the keeper's badge;
+    then a REJECTED check-in: nothing stored, every bag still on the cart."""
+    _weighing_at(cart, "D01", 1500)
+    cart.show("B", "B0201", "I")
+    cart.wait("line 1", lambda s: len(s.lines) == 1)
+    cart.scale.set_load(0, settle_s=0.05, noise_g=0)
+    cart.wait("empty", lambda s: s.weight is not None and s.weight.net_g == 0 and s.weight.stable and s.armed)
+    cart.scale.set_load(700, settle_s=0.1, noise_g=0)
+    cart.wait("settled", lambda s: s.weight is not None and s.weight.stable and s.weight.net_g == 700)
+    cart.show("B", "B0202", "I")
+    cart.wait("line 2", lambda s: len(s.lines) == 2)
+    cart.show("S", "NUR-01")
+    cart.wait("saved", lambda s: s.last_seq == 1)
+    cart.show("R", "ROOM1")
+    cart.wait("storage", lambda s: s.step == "storage")
+    _reweigh(cart, "B0201", 1490)
+    assert _post(cart.url + "api/action", {"id": "finish"}) == 202
+    cart.wait("finish refused", lambda s: "B0202" in s.error.zh and "未复称" in s.error.zh)
+    assert _post(cart.url + "api/action", {"id": "reject_storage"}) == 202
+    cart.wait("keeper first", lambda s: s.error.zh == t("rules.keeper_needed").zh)
+    assert cart.app.ledger.head() == 1
+    cart.show("S", "KEEP-01")
+    cart.wait("keeper signed", lambda s: s.storage is not None and s.storage.keeper is not None)
+    assert _get(cart.url + "api/state")["signer"] == "孙库管"
+    assert _post(cart.url + "api/action", {"id": "reject_storage"}) == 202
+    cart.wait("saved", lambda s: s.last_seq == 2)
+    [(_, _, _, body)] = cart.app.ledger.bodies(["storage_in"])
+    assert body["result"] == "REJECTED" and body["keeper"]["person_id"] == "KEEP-01"
+    assert {p["package_code"]: p["status"] for p in body["packages"]} == {"B0201": "OK", "B0202": "MISSING"}
+    assert [b.package_code for b in cart.app.state.carried] == ["B0201", "B0202"] and not cart.app.state.stored
+    assert _get(cart.url + "api/state")["message"]["zh"].startswith("入库被拒")
+
+
+def test_a_void_takes_a_reason_from_the_list_and_a_supervisors_pin(cart: Cart) -> None:
+    """Over HTTP: the void button lists the reasons; words alone, or "other" without words, are
+    refused; a nurse's PIN cannot approve; the supervisor's PIN writes the void."""
+    _one_bag_stop(cart, "B0301")
+    cart.show("S", "NUR-01")
+    cart.wait("saved", lambda s: s.last_seq == 1)
+    [(rid, _, _, _)] = cart.app.ledger.bodies(["handover"])
+    [button] = [a for a in _get(cart.url + "api/state")["actions"] if a["id"] == f"void:{rid}"]
+    assert button["needs"] == "reason"
+    assert [r["id"] for r in button["reasons"]] == [r.id for r in VOID_REASONS]
+    for value, refusal in (("称重错误", "rules.reason_code_needed"), ("OTHER", "rules.reason_text_needed")):
+        assert _post(cart.url + "api/action", {"id": button["id"], "value": value}) == 202
+        cart.wait(value, lambda s, k=refusal: s.error.zh == t(k).zh)
+    assert _post(cart.url + "api/action", {"id": button["id"], "value": "WRONG_WEIGHT|秤未归零"}) == 202
+    cart.wait("void screen", lambda s: s.step == "void")
+    assert _post(cart.url + "api/action", {"id": "confirm_pin", "value": PIN}) == 202  # the nurse's PIN
+    cart.wait("nurse refused", lambda s: "李护士" in s.error.zh and "主管" in s.error.zh)
+    assert cart.app.ledger.head() == 1
+    assert _post(cart.url + "api/action", {"id": "confirm_pin", "value": SUPERVISOR_PIN}) == 202
+    cart.wait("saved", lambda s: s.last_seq == 2)
+    [(_, _, _, body)] = cart.app.ledger.bodies(["void"])
+    assert (body["voided_record_id"], body["reason_code"]) == (rid, "WRONG_WEIGHT")
+    assert body["reason"] == "称重错误：秤未归零"
+    assert body["approved_by"] == {"person_id": "SUP-01", "name": "周主管", "role": "supervisor", "auth_method": "pin"}
+    assert not cart.app.state.carried
 
 
 def test_printing_without_a_printer_says_so_and_keeps_the_bag_pending(cart: Cart) -> None:
@@ -282,7 +359,7 @@ def test_wrong_pins_back_off_then_lock_entry_until_it_expires(
         client.disconnect()
         client.loop_stop()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "PIN" in r.getMessage()]
-    assert len(warnings) == 1 and "locked until" in warnings[0] and "COL-1" in warnings[0]
+    assert len(warnings) == 1 and "locked until" in warnings[0] and COLLECTOR in warnings[0]
     assert not [r for r in caplog.records if any(p in r.getMessage() for p in (*WRONG, PIN))], "a PIN was logged"
 
 

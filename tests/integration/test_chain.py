@@ -50,7 +50,7 @@ def test_rounds_reach_the_platform_exactly_once(broker: PrivateBroker, tmp_path:
         body = env["body"]
         assert body["org"] == "H330100001"
         assert body["from_party"]["person_id"].startswith("NUR-")
-        assert body["to_party"] == {"person_id": "COL-0001", "device_id": "CART-01"}
+        assert body["to_party"] == {"person_id": "COL-0001", "name": "王建华", "device_id": "CART-01"}
         assert len(body["lines"]) == 2
         assert sum(t["weight_g"] for t in body["totals"]) == sum(ln["weight_g"] for ln in body["lines"])
         for line in body["lines"]:

@@ -7,7 +7,7 @@ are reported in one clear line and print nothing.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,9 @@ from sim_devices.printer import SimPrinter
 BAG = codes.encode(codes.Code("B", "H330100001", "B00010203", "I"))
 MEDICAL = MedicalLabel(BAG, org_name="杭州市第一人民医院", department="心血管内科", weight_g=1250,
                        produced_at=datetime(2025, 1, 2, 10, 30), notes="含少量药物性废物")
+CHEMICAL = MedicalLabel(codes.encode(codes.Code("B", "H330100001", "B00010204", "C")), org_name="杭州市第一人民医院",
+                        department="检验科", weight_g=800, main_components="戊二醛、过氧乙酸",
+                        produced_at=datetime(2026, 12, 7, 21, 40, tzinfo=timezone(timedelta(hours=8))))
 INDUSTRIAL = HazardousLabel(
     codes.encode(codes.Code("B", "H330100001", "D00000042", "C")), waste_name="废矿物油", hw_class="HW08",
     waste_code="900-249-08", uscc="91350100M000100Y43", produced_on=date(2025, 1, 2), hazards=("T", "I"),
@@ -70,6 +73,16 @@ def test_medical_label_round_trips_over_tcp(sim: SimPrinter, lang: str, cjk: str
         assert "感染性废物" in texts and "杭州市第一人民医院" in texts
     else:
         assert "感染性废物" not in texts and job["bitmaps"] >= 8  # every Chinese line went as an image
+
+
+@pytest.mark.parametrize(("lang", "cjk"), MODES)
+def test_chemical_label_with_the_toxic_mark_round_trips_over_tcp(sim: SimPrinter, lang: str, cjk: str) -> None:
+    job = print_and_scan(sim, sim.tcp_url, CHEMICAL, lang, cjk)
+    texts = " ".join(job["texts"])
+    if cjk == "font":
+        assert "主要成分：戊二醛、过氧乙酸" in texts and "产生时间：2026-12-07 21:40 +08:00" in texts
+    else:
+        assert "主要成分" not in texts and job["bitmaps"] == 11  # the mark and 10 lines with Chinese, as images
 
 
 @pytest.mark.parametrize("lang", ["tspl", "zpl", "escpos"])

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from edge import codes, keys, pins, workflow
+from edge import codes, keys, pins, roster, workflow
 from edge.agent import Agent
 from edge.clock import SystemClock
 from edge.codes import Code
@@ -25,6 +25,11 @@ from edge.pin_guard import PinGuard
 from edge.workflow import Step, Weighed, Weight
 
 ORG = "H1"
+ROSTER = roster.example()  # COL-01 collects; NUR-01 is the nurse of D01, the department the tests stop at
+
+
+def state() -> workflow.State:
+    return workflow.State(org=ORG, cart="CART-01", roster=ROSTER)
 
 
 class FloatingLedger(Ledger):
@@ -42,17 +47,17 @@ class FloatingLedger(Ledger):
 @pytest.fixture
 def agent(tmp_path: Path) -> Iterator[Agent]:
     ledger = FloatingLedger(tmp_path, "CART-01", keys.load_or_create(tmp_path))
-    machine = workflow.Machine(workflow.State(org=ORG, cart="CART-01"))
+    machine = workflow.Machine(state())
     yield Agent(machine, clock=SystemClock("ntp"), ledger=ledger, code_book=codes.CodeBook(ORG), pin_hashes={},
-                org_name="", printer=None, devices=dict, online=lambda: False)
+                printer=None, devices=dict, online=lambda: False)
     ledger.close()
 
 
 def handover(agent: Agent) -> None:
     now = agent.clock.now()
-    for event in (workflow.Scanned(Code("S", ORG, "COL-1"), now), workflow.Scanned(Code("D", ORG, "D01"), now),
+    for event in (workflow.Scanned(Code("S", ORG, "COL-01"), now), workflow.Scanned(Code("D", ORG, "D01"), now),
                   Weighed(Weight(800, True, protocol="toledo"), now), workflow.Scanned(Code("B", ORG, "B1", "I"), now),
-                  Weighed(Weight(0, True), now), workflow.Scanned(Code("S", ORG, "NUR-1"), now)):
+                  Weighed(Weight(0, True), now), workflow.Scanned(Code("S", ORG, "NUR-01"), now)):
         agent.apply(event)
 
 
@@ -66,8 +71,11 @@ def test_a_body_the_contract_refuses_comes_back_as_commit_failed(agent: Agent) -
     assert ledger.head() == 0 and ledger.unsynced_count() == 0, "nothing half-written"
     view = agent.snapshot()
     assert view["error"] is not None and "保存失败" in view["error"]["zh"]  # on the kiosk
-    agent.apply(workflow.Scanned(Code("S", ORG, "NUR-1"), agent.clock.now()))  # the nurse confirms again
+    agent.apply(workflow.Scanned(Code("S", ORG, "NUR-01"), agent.clock.now()))  # the nurse confirms again
     assert agent.state.step is Step.ROUND and agent.state.last_seq == 1 and ledger.head() == 1
+    [(_id, _type, _seq, body)] = ledger.bodies(["handover"])  # signed as the roster says, by name
+    assert body["from_party"] == {"person_id": "NUR-01", "name": "李护士", "role": "nurse", "auth_method": "card"}
+    assert body["org_name"] == ROSTER.org_name and body["roster"] == ROSTER.stamp()
 
 
 PIN = "2468"
@@ -90,8 +98,8 @@ def kiosk(tmp_path: Path) -> Iterator[tuple[Agent, list[str], Clock]]:
     alarms: list[str] = []
     policy = pins.PinPolicy(free_failures=2, lockout_after=2, kiosk_lockout_after=10, lockout_min=15)
     nurses = {"NUR-01": pins.hash_pin(PIN, iterations=1000)}
-    agent = Agent(workflow.Machine(workflow.State(org=ORG, cart="CART-01")), clock=SystemClock("ntp"),
-                  ledger=ledger, code_book=codes.CodeBook(ORG), pin_hashes=nurses, org_name="", printer=None,
+    agent = Agent(workflow.Machine(state()), clock=SystemClock("ntp"),
+                  ledger=ledger, code_book=codes.CodeBook(ORG), pin_hashes=nurses, printer=None,
                   devices=dict, online=lambda: False, pin_policy=policy, on_alarm=lambda: alarms.append("alarm"))
     clock = Clock()
     agent.pin_guard = PinGuard(policy, clock)
@@ -101,7 +109,7 @@ def kiosk(tmp_path: Path) -> Iterator[tuple[Agent, list[str], Clock]]:
 
 def at_the_stop(agent: Agent) -> None:
     now = agent.clock.now()
-    for event in (workflow.Scanned(Code("S", ORG, "COL-1"), now), workflow.Scanned(Code("D", ORG, "D01"), now),
+    for event in (workflow.Scanned(Code("S", ORG, "COL-01"), now), workflow.Scanned(Code("D", ORG, "D01"), now),
                   Weighed(Weight(800, True, protocol="toledo"), now), workflow.Scanned(Code("B", ORG, "B1", "I"), now),
                   Weighed(Weight(0, True), now)):
         agent.apply(event)
@@ -177,3 +185,5 @@ def test_wrong_pins_lock_entry_with_a_message_and_one_alarm_per_lockout(
     clock.t += 30 * 60
     assert typed(agent, PIN) == ""  # after expiry the right PIN confirms: the handover is saved
     assert saved(agent) == 1 and agent.state.last_seq == 1 and step(agent) is Step.ROUND
+    [(_id, _type, _seq, body)] = agent.ledger.bodies(["handover"])
+    assert (body["from_party"]["person_id"], body["from_party"]["auth_method"]) == ("NUR-01", "pin")

@@ -15,9 +15,11 @@ import pytest
 from edge import wire
 from gateway.alerts import rules
 from gateway.alerts.catalogue import ALL_KINDS, CONDITION_KINDS
+from gateway.alerts.record_flags import record_flags
 from gateway.alerts.settings import AlertsConfig
 from gateway.store import Alert, BatchResult, Condition, DeviceUpdate, FleetRow, Incoming, SqliteStore
 from gateway.store.schema import ALERT_KINDS_V5
+from tests import v2_bodies as v2
 
 NOW = 1_700_000_000.0
 LIMITS = AlertsConfig(offline_min=5, backlog_max=100, oldest_unsent_min=30, clock_offset_s=60, disk_free_mb=500,
@@ -122,6 +124,31 @@ def test_a_storage_check_in_with_flags_raises_the_domain_alerts(store: SqliteSto
     result = store.store_batch([rec], NOW)
     assert sorted(a.kind for a in result.alerts) == ["BAG_MISSING", "WEIGHT_DEVIATION"]
     assert "2 bag(s) re-weighed outside" in next(a for a in store.alerts() if a["kind"] == "WEIGHT_DEVIATION")["detail"]
+
+
+def test_record_flags_of_a_check_in_keep_their_words_and_a_rejected_one_says_nothing_was_stored() -> None:
+    v1 = {"facility": "ROOM-1", "summary": {"missing_count": 1, "deviation_count": 2, "overdue_count": 0}}
+    assert record_flags("storage_in", 7, v1) == [
+        ("WEIGHT_DEVIATION", "storage check-in at ROOM-1 (seq 7): 2 bag(s) re-weighed outside the tolerance"),
+        ("BAG_MISSING", "storage check-in at ROOM-1 (seq 7): 1 bag(s) missing")]
+    rejected = v2.storage_in((*v2.HANDED[:1], v2.Handed("V2BAG02", "SHARPS", 500, None, overdue=True)))
+    flags = dict(record_flags("storage_in", 3, rejected))
+    assert rejected["result"] == "REJECTED" and set(flags) == {"STORAGE_OVERDUE", "BAG_MISSING"}
+    assert "check-in REJECTED: nothing was stored" in flags["BAG_MISSING"]
+    assert record_flags("storage_in", 3, v2.storage_in()) == []
+
+
+def test_record_flags_of_a_loss_and_of_a_transfer_with_overdue_bags() -> None:
+    ((kind, detail),) = record_flags("incident", 4, v2.incident())
+    assert kind == "BAG_MISSING"
+    assert detail == ("incident LOST at ROOM1 (seq 4): 1 bag(s) (0.500 kg) declared lost, confirmed by SUP-01: "
+                      "V2BAG02")
+    assert record_flags("transfer", 5, v2.transfer()) == []  # one bag warned about, none overdue
+    late = v2.transfer((v2.Moved("V2BAG01", "INFECTIOUS", 1240, dwell_s=180000, overdue=True),))
+    assert record_flags("transfer", 5, late) == [
+        ("STORAGE_OVERDUE", "transfer on 浙A·D1234 (seq 5): 1 bag(s) left storage after the in-storage limit "
+                            "(limit 48 h)")]
+    assert record_flags("handover", 1, v2.handover()) == [] and record_flags("incident", 1, "odd") == []
 
 
 def test_the_webhook_queue_is_bounded_and_counts_what_it_dropped(store: SqliteStore) -> None:

@@ -76,6 +76,7 @@ def test_xlsx_has_one_row_per_bag_with_its_later_steps(data: tuple[Path, Ledger]
         assert row[COL["复核重量(kg)"]] == (None if bag.reweigh_g is None else pytest.approx(bag.reweigh_g / 1000))
         assert (row[COL["暂存间"]] or None) == ("ROOM1" if bag.reweigh_g is not None else None)
         assert (row[COL["联单号"]] or None) == bag.manifest
+        assert not row[COL["处置方法"]] and not row[COL["最终去向"]]  # version 1 transfers: left empty
         expected = "作废" if bag.voided else "已转运" if bag.manifest else "入库时缺失"
         assert row[COL["状态"]] == expected
     assert by_code[ledger.bags[0].code][COL["类别"]] == "感染性废物"

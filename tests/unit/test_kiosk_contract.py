@@ -66,7 +66,8 @@ def problems(value: Any, hint: Any, where: str = "model") -> list[str]:
 # the screen models the page is tested with ------------------------------------------------------
 
 def test_the_page_is_tested_with_several_screens() -> None:
-    assert {"IDLE", "STOP", "CONFIRM", "CATEGORY", "STORAGE", "SAVED", "OFFLINE"} <= set(MODELS)
+    assert {"IDLE", "STOP", "CONFIRM", "CATEGORY", "STORAGE", "SAVED", "OFFLINE", "NOTES", "CHEMICAL", "DWELL",
+            "MISSING"} <= set(MODELS)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -82,6 +83,13 @@ def test_hand_written_screens_are_screen_models(name: str) -> None:
     (lambda m: m["actions"][0].update(label="Remove"), "model.actions[0].label: expected an object"),
     (lambda m: m["weight"].update(stable=1), "model.weight.stable: expected bool"),
     (lambda m: m["device"].pop("clock"), "model.device.clock: missing"),
+    (lambda m: m.pop("collector_name"), "model.collector_name: missing"),
+    (lambda m: m.update(dwell=[{"package_code": "B1", "where": "cart", "hours": 3, "limit_h": 24.0,
+                                "level": "warn"}]), "model.dwell[0].hours: expected float"),
+    (lambda m: m["actions"][0].update(reasons=[{"id": "OTHER", "zh": "其他"}]),
+     "model.actions[0].reasons[0].en: missing"),
+    (lambda m: m.update(pending={"package_code": None, "category": None, "category_name": None, "weight_g": 5,
+                                 "printing": False, "editing": False}), "model.pending.notes: missing"),
 ])
 def test_the_check_finds_what_does_not_fit(change: Any, says: str) -> None:
     model = copy.deepcopy(screens.screen(lines=screens.LINES, actions=screens.STOP["actions"]))
@@ -104,6 +112,37 @@ def test_hand_written_screens_speak_the_catalogue(name: str) -> None:
     for c in model["categories"]:
         known = catalogue.CATEGORY[c["id"]]
         assert (c["name"], c["color"]) == ({"zh": known.zh, "en": known.en}, known.color)
+    for a in model["actions"]:
+        assert a["style"] in STYLES and a["needs"] in NEEDS, a
+        if "reasons" in a:
+            assert a["reasons"] == [{"id": r.id, "zh": r.zh, "en": r.en} for r in catalogue.VOID_REASONS]
+        name, _, arg = a["id"].partition(":")
+        if name == "note":
+            note = catalogue.LABEL_NOTE[arg]
+            assert a["label"]["zh"].endswith(note.zh)
+            assert model["pending"]["category"] in note.categories
+            chosen = {"zh": note.zh, "en": note.en} in model["pending"]["notes"]
+            assert (a["style"] == "chosen") == chosen, f"{name}: {a['id']} is drawn {a['style']}, pending says {chosen}"
+    for d in model["dwell"]:
+        assert d["where"] in ("cart", "storage") and d["level"] in ("warn", "over")
+        assert (d["level"] == "over") == (d["hours"] > d["limit_h"]), d
+
+
+STYLES = ("normal", "primary", "danger", "chosen")  # edge.workflow.actions.ActionView.style
+NEEDS = (None, "text", "reason", "pin")
+
+
+def test_the_screens_use_what_the_rules_added() -> None:
+    """Names beside codes, a signer, dwell at both levels and places, notes, components, reasons."""
+    models = list(MODELS.values())
+    assert any(m["collector_name"] and m["collector_name"] != m["collector"] for m in models)
+    assert any(m["department_name"] for m in models) and any(m["place_name"] for m in models)
+    assert any(m["signer"] for m in models)
+    assert {(d["where"], d["level"]) for m in models for d in m["dwell"]} >= {("cart", "over"), ("storage", "warn")}
+    assert any(m["pending"] and m["pending"]["notes"] for m in models)
+    assert any(m["pending"] and m["pending"]["components"] for m in models)
+    assert any(a.get("style") == "chosen" for m in models for a in m["actions"])
+    assert any("reasons" in a for m in models for a in m["actions"])
 
 
 def test_device_block_names_every_device_the_catalogue_has() -> None:

@@ -48,3 +48,13 @@ def test_the_status_bar_has_a_pill_and_a_name_for_every_device() -> None:
     assert sorted(pills) == sorted(catalogue.DEVICES)
     for device in catalogue.DEVICES:
         assert len(re.findall(rf"\b{device}: \"", JS)) == 2, f"{device} needs a zh and an en name in I18N"
+
+
+def test_reasons_and_label_notes_come_from_the_cart() -> None:
+    """The void reasons and label notes are the cart's (an action's ``reasons``, ``note:<id>`` buttons):
+    the page spells none of their words; the one reason it knows by id (words required) is a real one."""
+    words = {r.zh for r in catalogue.VOID_REASONS} | {n.zh for n in catalogue.LABEL_NOTES}
+    assert not words & STRINGS, f"spelt in kiosk.js: {words & STRINGS}"
+    assert "DEFAULT_REASONS" not in JS
+    needs_words = re.findall(r'REASON_NEEDS_WORDS = "(\w+)"', JS)
+    assert needs_words and needs_words[0] in catalogue.VOID_REASON

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,13 +15,15 @@ from edge.errors import LabelError
 from edge.labels import Bar, Bitmap, Box, HazardousLabel, MedicalLabel, Qr, Text, raster
 
 BAG = codes.encode(codes.Code("B", "H330100001", "B00010203", "I"))
+CHEMICAL_BAG = codes.encode(codes.Code("B", "H330100001", "B00010204", "C"))
+SHANGHAI = timezone(timedelta(hours=8))
 USCC = "91350100M000100Y43"  # the GB 32100 example code (valid check character)
 
 
 def medical(**kw: object) -> MedicalLabel:
     fields: dict[str, object] = {
         "org_name": "杭州市第一人民医院", "department": "心血管内科三病区", "weight_g": 1250,
-        "produced_at": datetime(2025, 1, 2, 10, 30), "notes": "含少量药物性废物",
+        "produced_at": datetime(2025, 1, 2, 10, 30, tzinfo=SHANGHAI), "notes": "含少量药物性废物",
     }
     fields.update(kw)
     return MedicalLabel(str(fields.pop("code", BAG)), **fields)  # type: ignore[arg-type]
@@ -157,6 +159,7 @@ def ink(el: labels.Element) -> list[tuple[int, int, int, int]]:
 
 LABELS = [pytest.param(medical(), id="medical"), pytest.param(hazardous(), id="hj1276"),
           pytest.param(MedicalLabel("hello world"), id="bare-payload"),
+          pytest.param(medical(code=CHEMICAL_BAG, notes="", main_components="戊二醛、过氧乙酸"), id="chemical"),
           pytest.param(hazardous(hazards=("T", "C", "I", "R", "In")), id="five-hazards")]
 
 
@@ -185,7 +188,7 @@ def test_layout_sizes_follow_the_kind_and_the_dpi() -> None:
 def test_medical_label_says_what_hj421_and_decree_36_ask_for() -> None:
     texts = [e.text for e in labels.layout(medical()).elements if isinstance(e, Text)]
     for expected in ("医疗废物", "警告！", "感染性废物", "产生单位：杭州市第一人民医院", "科室：心血管内科三病区",
-                     "类别：感染性废物 HW01 841-001-01", "重量：1.250 kg", "产生时间：2025-01-02 10:30",
+                     "类别：感染性废物 HW01 841-001-01", "重量：1.250 kg", "产生时间：2025-01-02 10:30 +08:00",
                      "备注：含少量药物性废物", BAG):
         assert expected in texts
 
@@ -206,16 +209,16 @@ def test_too_much_text_is_a_clear_error() -> None:
 
 def test_the_start_up_check_lays_out_the_longest_label_of_this_cart() -> None:
     labels.check_fits("H330100001", "杭州市第一人民医院", 203, (100.0, 70.0))
-    labels.check_fits("H330100001", "", 300, (100.0, 70.0))  # no name: the org code is printed
+    labels.check_fits("H330100001", "杭州市第一人民医院", 300, (100.0, 70.0), ["心血管内科", "检验科"])
     with pytest.raises(LabelError, match=r"标签内容太多，产生单位 放不下 \(the text does not fit on a 50×30 mm label "
                                          r"at 203 dpi: shorten org_name\)"):
         labels.check_fits("H330100001", "杭州市第一人民医院", 203, (50.0, 30.0))
     with pytest.raises(LabelError, match="二维码内容太长，标签上放不下"):  # the text fits, the signed bag code not
         labels.check_fits("H330100001", "杭州市第一人民医院", 203, (80.0, 60.0))
     with pytest.raises(LabelError, match="标签太小"):
-        labels.check_fits("H330100001", "", 203, (40.0, 30.0))
+        labels.check_fits("H330100001", "杭州市第一人民医院", 203, (40.0, 30.0))
     with pytest.raises(LabelError, match="分辨率 600 dpi 不支持"):
-        labels.check_fits("H330100001", "", 600, (100.0, 70.0))
+        labels.check_fits("H330100001", "杭州市第一人民医院", 600, (100.0, 70.0))
 
 
 def test_a_label_error_is_a_message_key_with_parameters() -> None:

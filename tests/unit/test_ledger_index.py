@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from edge import wire
-from gateway.ledger.index import index_record
+from gateway.ledger.index import INDEX_VERSION, index_record
 from gateway.store import Incoming, SqliteStore
 from tests.unit.test_gateway_store import h
 
@@ -132,3 +132,20 @@ def test_a_tool_that_names_no_zone_keeps_the_gateway_s(tmp_path: Path) -> None:
     store = SqliteStore(path)  # as `gateway release` or an export opens it: no [ledger] config at hand
     assert (store.zone.key, store.reindex()) == ("UTC", 0)
     store.close()
+
+
+def test_an_index_built_by_an_older_version_is_rebuilt_at_open(tmp_path: Path) -> None:
+    """INDEX_VERSION 2 reads v2 bodies (a REJECTED check-in's bags, incidents): an older index is rebuilt."""
+    path = tmp_path / "gateway.sqlite"
+    rejected = {**STORAGE_IN, "result": "REJECTED"}
+    store = SqliteStore(path)
+    store.store_batch([incoming(envelope(1, "storage_in", rejected))], 1.0)
+    store.close()
+    with sqlite3.connect(path) as db:  # as the version 1 index left it: the present bag read as checked in
+        db.execute("UPDATE ledger_bags SET status = 'OK' WHERE package_code = 'BAG1'")
+        db.execute("UPDATE ledger_meta SET value = '1' WHERE key = 'version'")
+    SqliteStore(path).close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT package_code, status FROM ledger_bags ORDER BY package_code").fetchall() == [
+            ("BAG1", "REJECTED"), ("BAG2", "MISSING")]
+        assert dict(db.execute("SELECT key, value FROM ledger_meta").fetchall())["version"] == str(INDEX_VERSION)

@@ -397,7 +397,8 @@ def test_printer_config_is_checked_with_the_dotted_key(tmp_path: Path) -> None:
     from edge.config import EdgeConfig
     from wastecart import config
 
-    base = {"org": "H1", "cart": "C1", "data": str(tmp_path)}
+    base = {"org": "H1", "cart": "C1", "data": str(tmp_path), "roster.version": "t1",
+            "roster.org_name": "杭州市第一人民医院"}
     for key, value, message in (
         ("printer.url", "lpt://1", r"printer\.url: .*scheme must be one of tcp, usblp, serial"),
         ("printer.language", "epl", r"printer\.language: "),

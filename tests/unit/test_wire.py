@@ -181,13 +181,14 @@ def sealed_as(rtype: str) -> dict[str, Any]:
 
 def test_every_record_type_but_storage_out_has_a_body_schema() -> None:
     defs = wire.record_schema()["$defs"]
-    assert [r for r in wire.RECORD_TYPES if f"body_{r}" not in defs] == ["storage_out"]
+    assert [r for r in wire.RECORD_TYPES if f"body_{r}" not in defs and f"body_{r}_v2" not in defs] == ["storage_out"]
     for rtype in BODIES:
         env = sealed_as(rtype)
         assert wire.decode_record(wire.encode(env)) == env
     env = sealed_as("void")
     env["type"] = "storage_out"
-    assert wire.validate_record(env) == ["/type: no body schema for record type 'storage_out' yet"]
+    assert wire.validate_record(env) == [
+        "/body/body_version: no schema for record type 'storage_out' at body version 1"]
 
 
 def test_new_body_schemas_name_the_field() -> None:

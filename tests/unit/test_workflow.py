@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from edge import wire, workflow
 from edge.codes import Code
 from edge.messages import Text
+from edge.roster import Carrier, Department, Person, Receiver, Room, Roster, Vehicle
 from edge.workflow import (
     Action,
     Actuate,
@@ -39,6 +40,29 @@ from edge.workflow import (
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 ORG = "H1"
+_DISPOSAL = {"INFECTIOUS": "高温蒸汽灭菌", "SHARPS": "高温蒸汽灭菌", "PATHOLOGICAL": "焚烧", "PHARMACEUTICAL": "焚烧"}
+# Everyone the workflow tests meet: collectors, nurses of given wards, a keeper, a supervisor, a driver.
+ROSTER = Roster(
+    version="test-1", org_name="测试医院",
+    people={
+        "COL-1": Person(name="王收集", roles=("collector",)),
+        "COL-2": Person(name="陈收集", roles=("collector",)),
+        "NUR-1": Person(name="李护士", roles=("nurse",), departments=("D01", "D02", "D03")),
+        "NUR-2": Person(name="赵护士", roles=("nurse",), departments=("D02",)),
+        "NUR-7": Person(name="钱护士", roles=("nurse",), departments=("D05",)),
+        "KEEP-1": Person(name="孙库管", roles=("keeper",)),
+        "SUP-1": Person(name="周主管", roles=("supervisor",)),
+        "SUP-2": Person(name="吴主管", roles=("supervisor", "collector")),
+        "DRV-1": Person(name="郑司机", roles=("transporter",), carrier="CARRIER1"),
+        "DRV-2": Person(name="冯司机", roles=("transporter",), carrier="CARRIER2"),
+    },
+    departments={d: Department(name=f"{d}科") for d in ("D01", "D02", "D03", "D05")},
+    rooms={"ROOM1": Room(name="一号暂存间"), "ROOM2": Room(name="二号暂存间")},
+    vehicles={"V1": Vehicle(plate="浙A·00001", carrier="CARRIER1", receiver="PLANT1"),
+              "ZJA12345": Vehicle(plate="浙A·12345", carrier="CARRIER1", receiver="PLANT1")},
+    carriers={"CARRIER1": Carrier(name="一号转运公司"), "CARRIER2": Carrier(name="二号转运公司")},
+    receivers={"PLANT1": Receiver(name="处置中心", licence="浙危废经第1号", disposal=_DISPOSAL)},
+)
 _uuids = (f"0190c000-0000-7000-8000-{n:012d}" for n in itertools.count(1))
 
 
@@ -65,7 +89,7 @@ class Cart:
 
     def __post_init__(self) -> None:
         packages = (f"P{n:04d}" for n in itertools.count(1))
-        self.m = Machine(State(org=ORG, cart="CART-01", limits=self.limits), new_round_id=uuid,
+        self.m = Machine(State(org=ORG, cart="CART-01", limits=self.limits, roster=ROSTER), new_round_id=uuid,
                          new_package_id=lambda: next(packages))
 
     @property
@@ -134,13 +158,18 @@ def test_a_whole_stop_commits_one_handover_with_totals() -> None:
     assert c.step() is Step.SAVING
     body = effect.body
     assert body["department"] == "D01"
-    assert body["from_party"] == {"person_id": "NUR-1", "auth_method": "card"}
-    assert body["to_party"] == {"person_id": "COL-1", "device_id": "CART-01"}
+    assert body["from_party"] == {"person_id": "NUR-1", "name": "李护士", "role": "nurse", "auth_method": "card"}
+    assert body["to_party"] == {"person_id": "COL-1", "name": "王收集", "device_id": "CART-01"}
+    assert (body["org_name"], body["department_name"], body["body_version"]) == ("测试医院", "D01科", 2)
+    assert body["destination"] == {"facility": "ROOM1", "name": "一号暂存间"}
+    assert body["roster"] == {"version": "test-1", "digest": ROSTER.digest}
     assert [ln["weight_g"] for ln in body["lines"]] == [1200, 800, 300]
     assert body["totals"] == [{"category": "INFECTIOUS", "count": 2, "weight_g": 1500},
                               {"category": "SHARPS", "count": 1, "weight_g": 800}]
     assert body["lines"][1]["waste_code"] == "841-002-01"
-    assert body["lines"][0]["weighing"]["measured_at"] == T0.isoformat(timespec="milliseconds")
+    # times carry the zone's offset (Asia/Shanghai by default), whatever zone the events came in
+    assert body["lines"][0]["weighing"]["measured_at"] == "2026-11-28T17:00:00.000+08:00"
+    assert body["handover_at"] == "2026-11-28T17:00:00.000+08:00"
     assert not c.s.message  # "saved" only after the commit came back
     assert c.s.last_seq is None
     c.send(Committed(7, uuid(), T0 + timedelta(seconds=1)))
@@ -251,7 +280,7 @@ def test_nurse_badge_naming_a_department_opens_the_stop_and_pin_confirms() -> No
     assert "收集人员" in c.s.error
     [effect] = c.send(PinConfirmed("NUR-7", c.now))
     assert isinstance(effect, Commit)
-    assert effect.body["from_party"] == {"person_id": "NUR-7", "auth_method": "pin"}
+    assert effect.body["from_party"] == {"person_id": "NUR-7", "name": "钱护士", "role": "nurse", "auth_method": "pin"}
     assert effect.body["department"] == "D05"
 
 

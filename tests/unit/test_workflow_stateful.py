@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -45,9 +46,25 @@ from edge.workflow import (
     Weighed,
     Weight,
 )
-from tests.unit.test_workflow import ORG, T0, uuid, valid_body
+from tests.unit.test_workflow import ORG, ROSTER, T0, valid_body
 
-IDENTS = ["COL-1", "NUR-1", "D01", "B1", "B2", "B3", "P0001", "ROOM1", "V1"]
+IDENTS = ["COL-1", "NUR-1", "NUR-2", "KEEP-1", "SUP-1", "SUP-2", "DRV-1", "DRV-2", "NOBODY", "D01", "B1", "B2", "B3",
+          "P0001", "ROOM1", "V1", "OLD1"]
+NATIONAL = "20263301000123"
+OLD = "0190c000-0000-7000-8000-0000000000a1"
+# A ledger written before body versions (version 1): the runs start from it, so every step of every run
+# also checks that old records still replay to where the bags are.
+V1_LEDGER: list[tuple[str, str, int, dict[str, Any]]] = [(OLD, "handover", 1, {
+    "org": ORG, "round_id": OLD, "handover_at": (T0 - timedelta(hours=1)).isoformat(timespec="milliseconds"),
+    "department": "D01", "from_party": {"person_id": "NUR-1", "auth_method": "card"},
+    "to_party": {"person_id": "COL-1", "device_id": "CART-01"},
+    "lines": [{"package_code": c, "category": "INFECTIOUS", "waste_code": "841-001-01", "weight_g": 500,
+               "weighing": {"gross_g": 500, "tare_g": 0, "net_g": 500, "stable": True, "protocol": "toledo",
+                            "raw": ""}} for c in ("OLD1", "OLD2")],
+    "totals": [{"category": "INFECTIOUS", "count": 2, "weight_g": 1000}], "destination": None})]
+# record type -> the signatures it carries and the role each needs
+SIGNER_ROLE = {"handover": {"from_party": "nurse"}, "storage_in": {"keeper": "keeper"},
+               "incident": {"confirmed_by": "supervisor", "keeper": "keeper"}, "void": {"approved_by": "supervisor"}}
 good_weight = st.builds(lambda g: Weight(g, True, protocol="toledo", raw="x"), st.integers(20, 9000))
 weights = st.one_of(
     good_weight, good_weight,
@@ -58,13 +75,15 @@ weights = st.one_of(
     st.just(Weight(None, False, error=Text("超载", "overload"))),
     st.just(Weight(None, False)),
 )
-VALUES = {"reason": ["", "torn bag", "  x  "], "text": ["", "33010020260001", "L-1", "bad num!", "room1"],
+VALUES = {"reason": ["", "torn bag", "DUPLICATE", "OTHER", "OTHER|bag torn"],
+          "text": ["", NATIONAL, "L-1", "bad num!", "room1", "甲醛"],
           "pin": ["1234"],
           None: [""]}
 ANY_ACTIONS = ["end_round", "choose:INFECTIOUS", "choose:SHARPS", "choose", "print_label", "remove_last",
                "edit:B1", "edit:P0001", "confirm", "confirm_pin", "back", "cancel", "batch_weight", "finish",
                "manifest", "void_bag", "void:0190c000-0000-7000-8000-000000000001", "scale_out", "scale_in",
-               "start_storage", "start_transfer", "nonsense", "choose:RADIOACTIVE"]
+               "start_storage", "start_transfer", "nonsense", "choose:RADIOACTIVE", "manifest_local", "report_lost",
+               "reject_storage", "note:MIXED_DRUGS", "components", "choose:CHEMICAL"]
 
 
 class Workflow(RuleBasedStateMachine):
@@ -72,12 +91,16 @@ class Workflow(RuleBasedStateMachine):
         super().__init__()
         self.now = T0
         packages = (f"P{n:04d}" for n in itertools.count(1))
-        self.m = Machine(State(org=ORG, cart="CART-01", limits=Limits(round_max_h=1, storage_overdue_h=2)),
-                         new_round_id=uuid, new_package_id=lambda: next(packages))
-        self.seqs: set[int] = set()
-        self.seq = itertools.count(1)
+        start = State(org=ORG, cart="CART-01", limits=Limits(round_max_h=1, ward_max_h=1, storage_overdue_h=2),
+                      roster=ROSTER)
+        ids = (f"0190c000-0000-7000-8000-{n:012d}" for n in itertools.count(1))  # the same in every replay of
+        self.uuid: Callable[[], str] = lambda: next(ids)                      # a case (hypothesis shrinks by it)
+        self.m = Machine(workflow.replay(start, V1_LEDGER), new_round_id=self.uuid,
+                         new_package_id=lambda: next(packages))
+        self.seqs: set[int] = {1}
+        self.seq = itertools.count(2)
         self.outstanding: Commit | None = None
-        self.records: list[tuple[str, str, int, dict[str, Any]]] = []
+        self.records: list[tuple[str, str, int, dict[str, Any]]] = list(V1_LEDGER)
 
     # driving ------------------------------------------------------------------------------
 
@@ -91,7 +114,7 @@ class Workflow(RuleBasedStateMachine):
     def ledger_commits(self) -> None:
         """The ledger stores the outstanding record and answers Committed, as edge.app does."""
         assert self.outstanding is not None
-        record = (uuid(), self.outstanding.rtype, next(self.seq), self.outstanding.body)
+        record = (self.uuid(), self.outstanding.rtype, next(self.seq), self.outstanding.body)
         self.records.append(record)
         self.seqs.add(record[2])
         self.outstanding = None
@@ -112,12 +135,82 @@ class Workflow(RuleBasedStateMachine):
                 assert not set(codes) & {b.package_code for b in (*before.carried, *before.stored)}
                 for ln in body["lines"]:
                     assert ln["weighing"]["stable"] is True and ln["weight_g"] == ln["weighing"]["net_g"] > 0
+            self.signatures_allowed(before, effect.rtype, effect.body)
+            if effect.rtype == "void":   # no void undoes a departed transfer, nor any of its bags
+                assert effect.body["voided_type"] in ("handover", "storage_in")
+                gone = {code for code, place in self.places().items() if place == "vehicle"}
+                assert effect.body["package_code"] not in gone
+                assert not any(r[0] == effect.body["voided_record_id"] and r[1] == "transfer" for r in self.records)
         elif isinstance(effect, PrintLabel):
             assert effect.code.kind == "B" and effect.code.org == ORG
             assert effect.code.extra in CATEGORY_LETTERS
         else:
             assert isinstance(effect, Actuate) and effect.direction in ("extend", "retract")
             assert before.actuator != "none"
+
+    def signatures_allowed(self, before: State, rtype: str, body: dict[str, Any]) -> None:
+        """Every signature is by a person the roster allows for it (and never by the collector)."""
+        collector = before.collector
+        for key, role in SIGNER_ROLE.get(rtype, {}).items():
+            party = body.get(key)
+            if party is None:
+                continue
+            person = ROSTER.people[party["person_id"]]
+            assert party["role"] == role and person.has(role), (rtype, key, party)
+            assert party["person_id"] != collector
+            assert party["name"] == person.name
+        if rtype == "handover":
+            assert body["department"] in ROSTER.people[body["from_party"]["person_id"]].departments
+        if rtype == "storage_in":
+            assert "keeper" in body
+        if rtype == "transfer":
+            driver = body["carrier"]["driver"]
+            assert driver["role"] == "transporter" and ROSTER.people[driver["person_id"]].has("transporter")
+            assert body["disposal_method"] and body["final_destination"]
+        if rtype in ("void", "incident"):
+            assert ("approved_by" if rtype == "void" else "confirmed_by") in body
+
+    def places(self) -> dict[str, str]:
+        """Where each bag is by the ledger alone (a model written here, not ``apply_record``):
+        cart, storage, vehicle, voided or lost.  Every bag that entered has exactly one place."""
+        place: dict[str, str] = {}
+        stored_by: dict[str, list[str]] = {}
+        lines_of: dict[str, list[str]] = {}
+        for record_id, rtype, _seq, body in self.records:
+            if rtype == "handover":
+                codes = [ln["package_code"] for ln in body["lines"]]
+                # never while the cart still answers for it; once it left (vehicle) or was written off
+                # (voided, lost) the cart no longer holds it, and a code seen again starts a new path
+                assert all(place.get(c) in (None, "voided", "vehicle", "lost") for c in codes), "handed over twice"
+                place.update(dict.fromkeys(codes, "cart"))
+                lines_of[record_id] = codes
+            elif rtype == "storage_in" and body.get("result") != "REJECTED":
+                assert body.get("body_version") is None or all(p["status"] != "MISSING" for p in body["packages"])
+                moved = [p["package_code"] for p in body["packages"] if p["status"] != "MISSING"]
+                assert all(place[c] == "cart" for c in moved)
+                place.update(dict.fromkeys(moved, "storage"))
+                for p in body["packages"]:
+                    if p["status"] == "MISSING":       # version 1: a missing bag was dropped
+                        place[p["package_code"]] = "missing_v1"
+                stored_by[record_id] = moved
+            elif rtype == "incident":
+                for b in body["bags"]:
+                    assert place[b["package_code"]] in ("cart", "storage")
+                    place[b["package_code"]] = "lost"
+            elif rtype == "transfer":
+                for ln in body["lines"]:
+                    assert place[ln["package_code"]] == "storage"
+                    place[ln["package_code"]] = "vehicle"
+            elif rtype == "void":
+                code, target = body["package_code"], body["voided_record_id"]
+                if code:
+                    assert place[code] in ("cart", "storage")
+                    place[code] = "voided"
+                elif target in lines_of:
+                    place.update({c: "voided" for c in lines_of[target] if place[c] == "cart"})
+                elif target in stored_by:
+                    place.update({c: "cart" for c in stored_by[target] if place[c] == "storage"})
+        return place
 
     def next_sensible_thing(self, data: st.DataObject) -> None:
         """What a collector would do now: keeps random runs reaching the deep steps."""
@@ -141,22 +234,32 @@ class Workflow(RuleBasedStateMachine):
             kind = data.draw(st.sampled_from(kinds))
             if kind == "X":
                 last = s.last_record
-                void_last = last is not None and last.rtype != "void" and data.draw(st.booleans())
-                self.send(Action(f"void:{last.record_id}" if last and void_last else "void_bag", "torn", now))
+                void_last = (last is not None and last.rtype in ("handover", "storage_in")
+                             and data.draw(st.booleans()))
+                self.send(Action(f"void:{last.record_id}" if last and void_last else "void_bag", "DUPLICATE", now))
             else:
                 self.send(Scanned(Code(kind, ORG, {"D": "D01", "R": "ROOM1", "V": "V1"}[kind]), now))
+        elif s.storage is not None and s.storage.lost is not None:
+            self.send(Scanned(Code("S", ORG, data.draw(st.sampled_from(["SUP-1", "KEEP-1"]))), now))
         elif s.step is Step.STORAGE and (s.reweighs or s.batch) and data.draw(st.booleans()):
-            self.send(Action("finish", "", now))
+            if s.storage is not None and s.storage.keeper is None:
+                self.send(Scanned(Code("S", ORG, "KEEP-1"), now))
+            self.send(Action(data.draw(st.sampled_from(["finish", "finish", "report_lost", "reject_storage"])),
+                             "not found", now))
         elif s.step in (Step.STOP, Step.CONFIRM) and s.lines and data.draw(st.booleans()):
-            self.send(Scanned(Code("S", ORG, "NUR-1"), now))
+            self.send(Scanned(Code("S", ORG, data.draw(st.sampled_from(["NUR-1", "NUR-1", "NUR-2"]))), now))
         elif s.step in (Step.STOP, Step.STORAGE):
             self.send(Weighed(Weight(0, True), now))
             self.send(Weighed(Weight(grams, True, protocol="toledo", raw="x"), now))
             ident = data.draw(st.sampled_from(bags)) if s.step is Step.STORAGE and bags else fresh
             self.send(Scanned(Code("B", ORG, ident, letter), now))
         elif s.step is Step.TRANSFER:
-            self.send(Action("manifest", "L-1", now))
+            for _ in range(2):
+                self.send(Action("manifest", NATIONAL, now))
+            self.send(Scanned(Code("S", ORG, data.draw(st.sampled_from(["DRV-1", "DRV-2"]))), now))
             self.send(Action("finish", "", now))
+        elif s.step is Step.VOID and s.void is not None and s.void.record_id is not None:
+            self.send(Scanned(Code("S", ORG, data.draw(st.sampled_from(["SUP-1", "SUP-2", "NUR-1"]))), now))
         elif s.step is Step.VOID and bags:
             self.send(Scanned(Code("B", ORG, data.draw(st.sampled_from(bags)), "I"), now))
 
@@ -193,7 +296,7 @@ class Workflow(RuleBasedStateMachine):
     def tap_anything(self, action_id: str, value: str) -> None:
         self.send(Action(action_id, value, self.now))
 
-    @rule(person=st.sampled_from(["NUR-1", "COL-1", "bad id"]))
+    @rule(person=st.sampled_from(["NUR-1", "NUR-2", "COL-1", "KEEP-1", "SUP-1", "DRV-1", "NOBODY", "bad id"]))
     def pin(self, person: str) -> None:
         self.send(PinConfirmed(person, self.now))
 
@@ -216,7 +319,8 @@ class Workflow(RuleBasedStateMachine):
     @rule(ok=st.booleans())
     def unasked_ledger_answer(self, ok: bool) -> None:
         saving = self.m.state.saving is not None
-        self.send(Committed(9999, uuid(), self.now) if ok and not saving else CommitFailed(Text("x", "x"), self.now))
+        self.send(Committed(9999, self.uuid(), self.now) if ok and not saving
+                  else CommitFailed(Text("x", "x"), self.now))
 
     @rule(seconds=st.integers(0, 4000))
     def time_passes(self, seconds: int) -> None:
@@ -237,6 +341,18 @@ class Workflow(RuleBasedStateMachine):
         elsewhere = [b.package_code for b in (*s.carried, *s.stored)]
         assert len(elsewhere) == len(set(elsewhere))
         assert not set(on_list) & set(elsewhere)
+
+    @invariant()
+    def every_bag_is_in_exactly_one_place(self) -> None:
+        """On the cart, in storage, on a vehicle, voided or lost — by the ledger — and the machine's
+        carried / stored are exactly the ledger's cart / storage: no bag that entered is silently gone."""
+        s = self.m.state
+        places = self.places()
+        on_cart = {c for c, p in places.items() if p == "cart"}
+        in_storage = {c for c, p in places.items() if p == "storage"}
+        assert on_cart == {b.package_code for b in s.carried}
+        assert in_storage == {b.package_code for b in s.stored}
+        assert set(places.values()) <= {"cart", "storage", "vehicle", "voided", "lost"}
 
     @invariant()
     def steps_are_consistent(self) -> None:
@@ -274,7 +390,7 @@ class Workflow(RuleBasedStateMachine):
         for a in v["actions"]:
             assert workflow.action_known(a["id"]), a
             for value in VALUES[a["needs"]]:
-                after, _ = workflow.step(s, Action(a["id"], value, self.now), uuid, lambda: "PNEW")
+                after, _ = workflow.step(s, Action(a["id"], value, self.now), lambda: OLD, lambda: "PNEW")
                 assert after.error != not_available, (s.step, a["id"])
 
 

@@ -12,7 +12,8 @@ from edge.workflow import Committed, Step
 from tests.unit.test_workflow import Cart, uuid
 
 SPEC_KEYS = {"step", "title", "prompt", "error", "message", "saved_seq", "collector", "department", "place",
-             "round_started_at", "round_overdue", "weight", "lines", "totals", "pending", "actions", "categories",
+             "round_started_at", "round_overdue", "collector_name", "department_name", "place_name", "signer",
+             "dwell", "weight", "lines", "totals", "pending", "actions", "categories",
              "voice"}
 
 
@@ -53,7 +54,7 @@ def test_lines_totals_and_pending_in_the_view() -> None:
                             "category_name": {"zh": "感染性废物", "en": "Infectious"}}]
     assert v["pending"] == {"package_code": None, "category": "SHARPS",
                             "category_name": {"zh": "损伤性废物", "en": "Sharps"}, "weight_g": 300,
-                            "printing": False, "editing": False}
+                            "printing": False, "editing": False, "notes": [], "components": ""}
     assert [a["id"] for a in v["actions"] if not a["id"].startswith("choose:")] == ["print_label", "cancel"]
     c.act("print_label")
     v = workflow.view(c.s, c.now)

@@ -15,7 +15,10 @@
   const TAP_GUARD_MS = 800;          // a second tap on the same button within this is a glove bounce
   const WEDGE_GAP_MS = 80;           // a hand scanner "types" faster than this per key; people do not
   const PIN_MAX = 12;
-  const TEXT_MAX = 64;
+  const TEXT_MAX = 200;              // a loss described, a reason's words (the cart cuts and checks them)
+  // The reason the cart takes only with words (edge.catalogue.VOID_REASONS "OTHER"): OK stays off until
+  // some are typed.  The cart checks it again; this only saves a refused round trip.
+  const REASON_NEEDS_WORDS = "OTHER";
 
   const I18N = {
     zh: {
@@ -25,11 +28,14 @@
       no_lines: "还没有登记医废袋", bag: "袋", bags: "袋", total: "合计", collector: "收集人", department: "科室",
       place: "地点", started: "开始", overdue: "已超时", saved: "已保存", ok: "确定", cancel: "取消",
       clear: "清除", pin_title: "请输入 PIN", manual_title: "输入条码（二维码下方的文字）",
-      reason_title: "请选择原因", other: "其他…", not_delivered: "操作未送达推车，请重试",
+      reason_title: "请选择原因", not_delivered: "操作未送达推车，请重试",
       scale: "秤", camera: "相机", printer: "打印机", actuator: "称台", clock_unsynced: "未同步",
       pending: "当前医废袋", voice_on: "语音开", voice_off: "语音关", lang_switch: "EN", edit: "修改",
       printing: "正在打印标签…", editing: "修改中", status: "状态", st_waiting: "待复称", st_ok: "✓ 相符",
-      st_deviation: "⚠ 偏差", st_batch: "整批称重",
+      st_deviation: "⚠ 偏差", st_batch: "整批称重", signer: "签字", notes: "备注", components: "主要成分",
+      reason_words: "补充说明（选“其他”时必填）", dwell_warn: "即将超时", dwell_over: "已超时",
+      where_cart: "交接后未入库", where_storage: "在暂存间", longest: "最长", limit: "上限", hours: "小时",
+      word_gap: "", open: "（", close: "）",
     },
     en: {
       online: "Online", offline: "Offline", unsent: "Unsent", rejected: "Rejected", manual: "Enter code", connecting: "Connecting to the cart…",
@@ -38,11 +44,15 @@
       no_lines: "No bags yet", bag: "bag", bags: "bags", total: "Total", collector: "Collector", department: "Department",
       place: "Place", started: "Started", overdue: "Overdue", saved: "Saved", ok: "OK", cancel: "Cancel",
       clear: "Clear", pin_title: "Enter PIN", manual_title: "Enter the code (text under the QR)",
-      reason_title: "Choose a reason", other: "Other…", not_delivered: "Not delivered to the cart, try again",
+      reason_title: "Choose a reason", not_delivered: "Not delivered to the cart, try again",
       scale: "Scale", camera: "Camera", printer: "Printer", actuator: "Platform", clock_unsynced: "not synced",
       pending: "Current bag", voice_on: "Voice on", voice_off: "Voice off", lang_switch: "中", edit: "Edit",
       printing: "Printing the label…", editing: "editing", status: "Status", st_waiting: "to re-weigh",
-      st_ok: "✓ OK", st_deviation: "⚠ deviation", st_batch: "batch",
+      st_ok: "✓ OK", st_deviation: "⚠ deviation", st_batch: "batch", signer: "Signed", notes: "Notes",
+      components: "Main components", reason_words: "Details (required for \u201cother\u201d)",
+      dwell_warn: "nearly overdue", dwell_over: "overdue", where_cart: "not checked in since the handover",
+      where_storage: "in storage", longest: "longest", limit: "limit", hours: "h", word_gap: " ", open: " (",
+      close: ")",
     },
   };
 
@@ -51,12 +61,6 @@
   const NEUTRAL_LEVEL = "off";
   const UNKNOWN_LEVEL = "warn";
   const NO_COLOR = "#888888";        // a category neither the model nor the catalogue gave a colour
-  const DEFAULT_REASONS = [
-    { id: "称重错误", zh: "称重错误", en: "Wrong weight" },
-    { id: "类别选错", zh: "类别选错", en: "Wrong category" },
-    { id: "标签错误", zh: "标签错误", en: "Wrong label" },
-    { id: "重复登记", zh: "重复登记", en: "Registered twice" },
-  ];
   const KEY_ROWS = ["1234567890", "QWERTYUIOP", "ASDFGHJKL-", "ZXCVBNM._"];
 
   const $ = (sel, root = document) => root.querySelector(sel);
@@ -193,6 +197,7 @@
     setBanner(byId("error"), m.error ? tr(m.error) : "");
     setBanner(byId("message"), m.message ? tr(m.message) : "");
     renderContext(m);
+    renderDwell(m.dwell || []);
     renderWeight(m.weight);
     renderPending(m.pending);
     for (const c of m.categories || []) if (c.color) categoryColors[c.id] = c.color;
@@ -220,22 +225,59 @@
   function renderContext(m) {
     const el = byId("context");
     const parts = [];
-    const add = (label, value, cls) => {
-      if (value === null || value === undefined || value === "") return;
+    // A name as the roster has it, its code small beside (the code alone when the cart has no name).
+    const add = (label, name, code, testid) => {
+      const shown = name || code;
+      if (shown === null || shown === undefined || shown === "") return;
       if (parts.length) parts.push(" · ");
-      parts.push(`${t(label)} `, h("b", { class: cls, text: value }));
+      const bits = [h("b", { text: shown })];
+      if (code && name && code !== name) bits.push(" ", h("small", { class: "code", text: code }));
+      parts.push(`${t(label)} `, h("span", { "data-testid": testid }, ...bits));
     };
-    add("collector", m.collector);
-    add("department", m.department);
-    add("place", m.place);
+    add("collector", m.collector_name, m.collector, "ctx-collector");
+    add("department", m.department_name, m.department, "ctx-department");
+    add("place", m.place_name, m.place, "ctx-place");
+    add("signer", m.signer, null, "ctx-signer");
     if (m.round_started_at) {
       const d = new Date(m.round_started_at);
-      add("started", Number.isNaN(d.getTime()) ? m.round_started_at : d.toTimeString().slice(0, 5));
+      add("started", Number.isNaN(d.getTime()) ? m.round_started_at : d.toTimeString().slice(0, 5), null, "ctx-started");
     }
     if (m.round_overdue) {
       parts.push(" · ", h("span", { class: "overdue", "data-testid": "overdue", text: `⚠ ${t("overdue")}` }));
     }
     el.replaceChildren(...parts);
+  }
+
+  // Bags near or past their time limit (on the cart since the handover, or in storage): one row per
+  // place, the bags counted at the worst level there and the longest stay against its limit (that
+  // bag's code in data-package; one line, so the buttons stay on the screen); the banner is red when
+  // any is over, else yellow.  The cart decides the levels; this only draws them.
+  function renderDwell(dwell) {
+    const el = byId("dwell");
+    const groups = new Map();
+    for (const d of dwell) {
+      if (!d || !d.where) continue;
+      const g = groups.get(d.where) || { where: d.where, over: [], warn: [] };
+      (d.level === "over" ? g.over : g.warn).push(d);
+      groups.set(d.where, g);
+    }
+    const rows = [...groups.values()].map((g) => {
+      const level = g.over.length ? "over" : "warn";
+      const worst = g.over.length ? g.over : g.warn;
+      const longest = worst.reduce((a, b) => (b.hours > a.hours ? b : a));
+      return h("div", {
+        class: "dwell-row", "data-testid": "dwell-row", "data-where": g.where, "data-level": level,
+        "data-package": longest.package_code, title: longest.package_code,
+      },
+      h("span", { "aria-hidden": "true", text: "⚠ " }),
+      h("b", { class: "count", text: `${bags(worst.length)}${t("word_gap")}${t(`dwell_${level}`)}` }),
+      h("span", { text: ` · ${t(`where_${g.where}`)} · ${t("longest")} ` }),
+      h("b", { class: "hours", text: `${longest.hours} ${t("hours")}` }),
+      h("span", { text: `${t("open")}${t("limit")} ${longest.limit_h} ${t("hours")}${t("close")}` }));
+    });
+    el.dataset.level = rows.some((r) => r.dataset.level === "over") ? "over" : rows.length ? "warn" : "";
+    el.replaceChildren(...rows);
+    el.hidden = rows.length === 0;
   }
 
   function renderWeight(w) {
@@ -268,6 +310,13 @@
     if (p.package_code) bits.push(h("b", { text: `${p.package_code} ` }));
     if (p.category_name) bits.push(h("span", { text: `${tr(p.category_name)} ` }));
     if (p.weight_g !== undefined && p.weight_g !== null) bits.push(h("b", { text: `${kg(p.weight_g)} kg ` }));
+    const notes = Array.isArray(p.notes) ? p.notes.map(tr).filter(Boolean) : [];
+    if (notes.length) {
+      bits.push(h("span", { class: "flag", "data-testid": "pending-notes", text: `${t("notes")}: ${notes.join("；")} ` }));
+    }
+    if (p.components) {
+      bits.push(h("span", { class: "flag", "data-testid": "pending-components", text: `${t("components")}: ${p.components} ` }));
+    }
     if (p.editing) bits.push(h("span", { class: "flag", text: `✎ ${t("editing")} ` }));
     if (p.printing) bits.push(h("span", { class: "flag", "data-testid": "printing", text: `⎙ ${t("printing")}` }));
     el.replaceChildren(...bits);
@@ -316,13 +365,21 @@
     el.hidden = categories.length === 0;
   }
 
+  // A label note ("note:<id>") is a toggle: pressed while its style is "chosen" (the cart says which
+  // are on; a tap posts the id and the next state shows the change).
   function renderActions(actions) {
     if (sameAsDrawn("actions", actions)) return;
-    byId("actions").replaceChildren(...actions.map((a) => h("button", {
-      type: "button", class: `btn ${["primary", "danger"].includes(a.style) ? a.style : "normal"}`,
-      "data-testid": `action-${a.id}`, "data-action": a.id, "data-needs": a.needs || null, text: tr(a.label),
-      onclick: (ev) => onAction(ev.currentTarget, a),
-    })));
+    byId("actions").replaceChildren(...actions.map((a) => {
+      const toggle = typeof a.id === "string" && a.id.startsWith("note:");
+      const on = a.style === "chosen";
+      const style = ["primary", "danger"].includes(a.style) ? a.style : "normal";
+      return h("button", {
+        type: "button", class: `btn ${style}${toggle ? " toggle" : ""}${on ? " chosen" : ""}`,
+        "data-testid": `action-${a.id}`, "data-action": a.id, "data-needs": a.needs || null,
+        "aria-pressed": toggle ? String(on) : null, text: toggle ? `${on ? "☑" : "☐"} ${tr(a.label)}` : tr(a.label),
+        onclick: (ev) => onAction(ev.currentTarget, a),
+      });
+    }));
   }
 
   function renderLines(lines, byLine) {
@@ -526,38 +583,30 @@
     field.maxLength = spec.mode === "pin" ? PIN_MAX : TEXT_MAX;
     field.inputMode = spec.mode === "pin" ? "numeric" : "none";
     padError("");
+    // The reasons the cart lists (a void): one is chosen, words may be added under them, posted as
+    // "ID" or "ID|words".  With no list the typed words are posted as they are.
     const reasons = byId("pad-reasons");
-    if (spec.mode === "reason") {
-      const list = Array.isArray(spec.action.reasons) && spec.action.reasons.length ? spec.action.reasons : DEFAULT_REASONS;
-      reasons.replaceChildren(...list.map((r) => h("button", {
-        type: "button", class: "btn normal reason", "data-testid": `reason-${r.id}`, "data-reason": r.id, text: tr(r),
-        onclick: (ev) => chooseReason(ev.currentTarget, r.id),
-      })), h("button", {
-        type: "button", class: "btn normal reason", "data-testid": "reason-other", text: t("other"),
-        onclick: (ev) => chooseReason(ev.currentTarget, null),
-      }));
-      reasons.hidden = false;
-      field.hidden = true;
-      byId("pad-keys").hidden = true;
-    } else {
-      reasons.hidden = true;
-      field.hidden = false;
-      byId("pad-keys").hidden = false;
-    }
+    const list = spec.mode === "reason" && Array.isArray(spec.action.reasons) ? spec.action.reasons : [];
+    pad.reasons = list.length > 0;
+    reasons.replaceChildren(...list.map((r) => h("button", {
+      type: "button", class: "btn normal reason", "data-testid": `reason-${r.id}`, "data-reason": r.id, text: tr(r),
+      "aria-pressed": "false", onclick: (ev) => chooseReason(ev.currentTarget, r.id),
+    })));
+    reasons.hidden = !pad.reasons;
+    field.placeholder = pad.reasons ? t("reason_words") : "";
     renderKeys(spec.mode === "pin");
     overlay.hidden = false;
     updateOk();
-    if (!field.hidden) field.focus();
+    field.focus();
   }
 
   function chooseReason(button, id) {
-    for (const b of byId("pad-reasons").querySelectorAll(".reason")) b.classList.toggle("chosen", b === button);
+    for (const b of byId("pad-reasons").querySelectorAll(".reason")) {
+      b.classList.toggle("chosen", b === button);
+      b.setAttribute("aria-pressed", String(b === button));
+    }
     pad.reason = id;
-    const field = byId("pad-field");
-    const keys = byId("pad-keys");
-    field.hidden = id !== null;
-    keys.hidden = id !== null;
-    if (id === null) field.focus();
+    byId("pad-field").focus();
     updateOk();
   }
 
@@ -582,8 +631,10 @@
 
   function padValue() {
     if (!pad) return "";
-    if (pad.mode === "reason" && pad.reason !== null) return pad.reason;
-    return byId("pad-field").value.trim();
+    const words = byId("pad-field").value.trim();
+    if (!pad.reasons) return words;
+    if (pad.reason === null || (pad.reason === REASON_NEEDS_WORDS && !words)) return "";
+    return words ? `${pad.reason}|${words}` : pad.reason;
   }
 
   function updateOk() {
