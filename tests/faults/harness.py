@@ -469,7 +469,10 @@ class Stack:
         return read_ledger(self.fleet_dir / cart)
 
     def ledger_count(self, cart: str) -> int:
-        """Records committed in ``cart``'s ledger (read-only, one COUNT; safe while the fleet runs)."""
+        """Records committed in ``cart``'s ledger (read-only, one COUNT; safe while the fleet runs).
+        A cart whose every run was killed while Python was still starting has no ledger yet: 0."""
+        if not (self.fleet_dir / cart / "ledger.sqlite").exists():
+            return 0
         with open_read_only(self.fleet_dir / cart) as db:
             return db.table("records").count
 

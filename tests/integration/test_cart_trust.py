@@ -373,7 +373,9 @@ def test_a_flood_of_junk_is_counted_and_logged_once(rig: Rig, caplog: pytest.Log
 
 def test_a_cart_without_a_gateway_key_refuses_to_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`edge run` names the setting (exit 2, nothing opened); `sim fleet` needs --gateway-key."""
-    base = ["edge", "run", "--data", str(tmp_path / "cart"), "--org", "H1", "--cart", "CART-01", "--port", "0"]
+    config = tmp_path / "edge.toml"  # everything but the gateway's key (a cart also needs its roster)
+    config.write_text('org = "H1"\ncart = "CART-01"\nroster = { version = "t1", org_name = "测试医院" }\n')
+    base = ["edge", "run", "--config", str(config), "--data", str(tmp_path / "cart"), "--port", "0"]
     assert main(base) == 2
     err = capsys.readouterr().err
     assert "uplink.gateway_keys" in err and "no gateway key" in err

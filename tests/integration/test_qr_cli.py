@@ -84,7 +84,9 @@ def test_scan_checks_codes_with_the_carts_config(tmp_path: Path) -> None:
     key.write_text("5a" * 32)
     other_key.write_text("a5" * 32)
     config = tmp_path / "edge.toml"
-    config.write_text(f'org = "H1"\ncart = "C1"\ndata = "{tmp_path}"\n[codes]\nmac_key_file = "{key}"\n'
+    config.write_text(f'org = "H1"\ncart = "C1"\ndata = "{tmp_path}"\n'
+                      'roster = { version = "t1", org_name = "测试医院" }\n'
+                      f'[codes]\nmac_key_file = "{key}"\n'
                       'require_mac = true\n[[codes.external]]\nname = "医院工牌"\n'
                       "pattern = '^EMP(?P<ident>\\d{6})$'\nkind = \"S\"\n")
     bag = codes.Code("B", "H1", "B0001", "I")

@@ -275,7 +275,10 @@ def test_edge_run_with_a_key_others_may_read_stops_with_one_line(tmp_path: Path,
     leaky = tmp_path / "client.key"
     leaky.write_bytes(key.read_bytes())
     leaky.chmod(0o644)
-    done = wastecart("edge", "run", "--org", SITE, "--cart", CART, "--data", str(tmp_path / "data"),
+    roster = tmp_path / "edge.toml"  # a cart needs its roster before anything else is checked
+    roster.write_text('roster = { version = "t1", org_name = "测试医院" }\n')
+    done = wastecart("edge", "run", "--config", str(roster), "--org", SITE, "--cart", CART,
+                     "--data", str(tmp_path / "data"),
                      "--broker", "mqtts://127.0.0.1:1", "--gateway-key",
                      wire.public_key_text(GATEWAY_KEY.public_key()), "--port", "0",
                      "--tls-ca", str(site / "ca.crt"), "--tls-cert", str(cert), "--tls-key", str(leaky))

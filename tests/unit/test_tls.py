@@ -317,7 +317,8 @@ def test_tls_settings_with_a_plaintext_url_are_refused(files: Files, tmp_path: P
 
 def edge_toml(tmp_path: Path, text: str, broker: str = "mqtts://localhost:8883") -> Path:
     path = tmp_path / "edge.toml"
-    path.write_text(f'org = "H1"\ncart = "{CART}"\ndata = "{tmp_path / "data"}"\nbroker = "{broker}"\n' + text)
+    path.write_text(f'org = "H1"\ncart = "{CART}"\ndata = "{tmp_path / "data"}"\nbroker = "{broker}"\n'
+                    'roster = { version = "t1", org_name = "测试医院" }\n' + text)
     return path
 
 
