@@ -84,6 +84,12 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "rules.void_what_bag": ("医废袋 {code}", "bag {code}"),
     "rules.void_what_record": ("第 {seq} 条记录", "record {seq}"),
     "rules.scan_bag_first": ("请先扫描要作废的医废袋标签", "Scan the label of the bag to void first"),
+    # corrections of a departed transfer
+    "rules.correct_start": ("更正联单号 {number}：请输入正确的联单号（两次），再请主管确认",
+                            "Correct manifest {number}: enter the right number (twice), then a supervisor confirms"),
+    "rules.correct_same": ("{number} 与原联单号相同，无需更正", "{number} is the number already recorded"),
+    "rules.correct_number_first": ("请先输入两次正确的联单号", "Enter the right manifest number twice first"),
+    "rules.correction_saved": ("已保存更正记录 #{seq}", "Correction saved #{seq}"),
     # dwell
     "rules.dwell_warn": ("⚠ {count} 袋即将超时：{where}已 {hours} 小时（上限 {limit} 小时）",
                          "⚠ {count} bag(s) nearly overdue: {where} for {hours} h (limit {limit} h)"),
@@ -98,6 +104,10 @@ ENTRIES: dict[str, tuple[str, str]] = {
     "action.report_lost": ("报告遗失", "Report lost"),
     "action.reject_storage": ("拒收入库（有缺失）", "Reject check-in (bags missing)"),
     "action.cancel_lost": ("取消遗失报告", "Cancel loss report"),
+    "action.correct_manifest": ("更正联单号（第 {seq} 条）", "Correct the manifest (record {seq})"),
+    "title.correct": ("更正转运记录", "Correct a transfer"),
+    "prompt.correct": ("请输入正确的联单号（两次）", "Enter the right manifest number (twice)"),
+    "prompt.correct_approve": ("请主管刷卡或输入 PIN 确认更正", "A supervisor confirms the correction (badge or PIN)"),
     # titles and prompts of the new waits
     "prompt.void_approve": ("请主管刷卡或输入 PIN 确认作废", "A supervisor confirms the void (badge or PIN)"),
     "prompt.lost_approve": ("请主管刷卡或输入 PIN 确认遗失", "A supervisor confirms the loss (badge or PIN)"),

@@ -49,8 +49,10 @@ from edge.workflow.state import (
 )
 from edge.workflow.visits import (
     Handler,
+    can_correct,
     can_void,
     changed,
+    correct_record,
     finish,
     lost_pending,
     manifest_entry,
@@ -243,6 +245,8 @@ def _can_pin(s: State, _arg: str) -> bool:
     the vehicle (driver), a void with its bag known (supervisor)."""
     if s.step in (Step.CONFIRM, Step.STORAGE, Step.TRANSFER):
         return True
+    if s.step is Step.CORRECT:
+        return s.correction is not None and s.correction.manifest is not None
     return s.step is Step.VOID and s.void is not None and s.void.record_id is not None
 
 
@@ -321,7 +325,7 @@ def _can_edit(s: State, arg: str) -> bool:
 def _can_cancel(s: State, _arg: str) -> bool:
     if s.step is Step.STOP:
         return _busy(s) or not s.lines
-    return s.step in (Step.STORAGE, Step.TRANSFER, Step.VOID)
+    return s.step in (Step.STORAGE, Step.TRANSFER, Step.VOID, Step.CORRECT)
 
 
 def _can_finish(s: State, _arg: str) -> bool:
@@ -379,9 +383,9 @@ ACTIONS: tuple[Spec, ...] = (
          lambda s: "primary" if s.step is Step.CONFIRM else "normal", "pin"),
     Spec("batch_weight", _batch, lambda s, _a: s.step is Step.STORAGE and bool(unweighed(s)),
          _text("action.batch_weight")),
-    Spec("manifest", manifest_entry("national"), _in(Step.TRANSFER), _text("action.manifest"),
+    Spec("manifest", manifest_entry("national"), _in(Step.TRANSFER, Step.CORRECT), _text("action.manifest"),
          lambda s: "primary" if s.manifest is None else "normal", "text"),
-    Spec("manifest_local", manifest_entry("local"), _in(Step.TRANSFER), _text("action.manifest_local"),
+    Spec("manifest_local", manifest_entry("local"), _in(Step.TRANSFER, Step.CORRECT), _text("action.manifest_local"),
          needs="text"),
     Spec("report_lost", report_lost,
          lambda s, _a: s.step is Step.STORAGE and bool(unweighed(s)) and not lost_pending(s),
@@ -401,6 +405,10 @@ ACTIONS: tuple[Spec, ...] = (
     Spec("cancel", _cancel, _can_cancel, lambda s, a: msg("action.cancel_lost") if lost_pending(s)
          else _cancel_label(s, a),
          lambda s: "danger" if s.step is not Step.STOP else "normal"),
+    Spec("correct", correct_record, can_correct,
+         lambda s, _a: msg("action.correct_manifest", seq=s.last_record.seq if s.last_record else 0),
+         lambda _s: "danger", "reason", arg="any",
+         args=lambda s: [s.last_record.record_id] if s.last_record else []),
     Spec("void", void_record, can_void,
          lambda s, _a: msg("action.void_record", seq=s.last_record.seq if s.last_record else 0),
          lambda _s: "danger", "reason", arg="any",

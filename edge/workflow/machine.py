@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from edge import wire
 from edge.codes import Code, base36
@@ -63,10 +64,11 @@ from edge.workflow.moves import (
     void_ready,
     with_stop,
 )
-from edge.workflow.records import apply_record, dwell, incident_body, void_body
+from edge.workflow.records import apply_record, correction_body, dwell, incident_body, void_body
 from edge.workflow.state import (
     ACTUATOR_STATES,
     EMPTY_BELOW_G,
+    Correction,
     Line,
     Pending,
     Reweigh,
@@ -250,6 +252,9 @@ def sign(s: State, person: str, method: str, at: datetime) -> Result:
         return _driver(s, person, method)
     if s.step is Step.VOID and void is not None:
         return _approve_void(s, void, person, method, at)
+    fix = s.correction
+    if s.step is Step.CORRECT and fix is not None:
+        return _approve_correction(s, fix, person, method, at)
     return refuse(s, msg("err.code_not_here"))
 
 
@@ -294,15 +299,27 @@ def _driver(s: State, person: str, method: str) -> Result:
     return ok(s, msg("rules.driver_signed", name=known.name, carrier=carrier), spoken=True), []
 
 
+def _approve_correction(s: State, fix: Correction, person: str, method: str, at: datetime) -> Result:
+    if fix.manifest is None:
+        return refuse(s, msg("rules.correct_number_first"))
+    return _approved(s, "correction", person, method,
+                     lambda rnd, who: correction_body(s, rnd, at=at, fix=fix, approver=who))
+
+
 def _approve_void(s: State, void: VoidScan, person: str, method: str, at: datetime) -> Result:
     if void.record_id is None:
         return refuse(s, msg("rules.scan_bag_first"))
+    return _approved(s, "void", person, method, lambda rnd, who: void_body(s, rnd, at=at, void=void, approver=who))
+
+
+def _approved(s: State, rtype: str, person: str, method: str,
+              body: Callable[[Round, Signer], dict[str, Any]]) -> Result:
+    """A supervisor's confirmation (never the collector's own) commits the record ``body`` builds."""
     problem = _supervisor_problem(s, person)
     if problem is not None:
         return problem
     assert s.round is not None
-    body = void_body(s, s.round, at=at, void=void, approver=Signer(person, "supervisor", method))
-    return start_commit(s, "void", body, Step.ROUND)
+    return start_commit(s, rtype, body(s.round, Signer(person, "supervisor", method)), Step.ROUND)
 
 
 def _bag_scanned(s: State, code: Code, at: datetime) -> Result:
@@ -379,7 +396,7 @@ def _void_bag(s: State, visit: VoidScan, code: str) -> Result:
 # results of effects -------------------------------------------------------------------------
 
 _SAVED = {"handover": "ok.saved_handover", "storage_in": "ok.saved_storage", "transfer": "ok.saved_transfer",
-          "void": "ok.saved_void", "incident": "rules.incident_saved"}
+          "void": "ok.saved_void", "incident": "rules.incident_saved", "correction": "rules.correction_saved"}
 
 
 def _committed(s: State, ev: Committed) -> Result:
@@ -406,7 +423,7 @@ def _commit_failed(s: State, ev: CommitFailed) -> Result:
     visit = s.visit
     if isinstance(visit, Stop):
         visit = replace(visit, confirmer=None)
-    elif isinstance(visit, VoidScan):
+    elif isinstance(visit, VoidScan | Correction):
         visit = None
     s = replace(s, step=sv.back, saving=None, visit=visit)
     return refuse(s, msg("err.commit_failed", reason=ev.reason))

@@ -16,6 +16,7 @@ from edge.catalogue import BODY_VERSION, CATEGORY, LABEL_NOTE, ROLE, VOID_REASON
 from edge.roster import Roster
 from edge.workflow.state import (
     Bag,
+    Correction,
     LastRecord,
     Limits,
     Line,
@@ -28,7 +29,8 @@ from edge.workflow.state import (
     VoidScan,
 )
 
-REPLAYED = ("handover", "storage_in", "transfer", "void", "incident")  # record types that say where bags are
+# record types that say where bags are (a correction: what a departed transfer's manifest is)
+REPLAYED = ("handover", "storage_in", "transfer", "void", "incident", "correction")
 
 
 def iso(at: datetime) -> str:
@@ -260,6 +262,20 @@ def void_body(s: State, rnd: Round, *, at: datetime, void: VoidScan, approver: S
             "by": collector(s, rnd), "approved_by": signer(s.roster, approver), "roster": s.roster.stamp()}
 
 
+def correction_body(s: State, rnd: Round, *, at: datetime, fix: Correction, approver: Signer) -> dict[str, Any]:
+    """A departed transfer's manifest corrected: a new record pointing at it (from -> to), with a
+    reason and a supervisor's confirmation; the transfer is never edited nor voided."""
+    assert fix.manifest is not None  # the machine asks for the number twice first
+    words = VOID_REASON[fix.reason_code].zh
+    reason = f"{words}：{fix.reason}" if fix.reason else words
+    return {"body_version": BODY_VERSION, "org": s.org, "corrected_at": stamp(s, at),
+            "corrected_record_id": fix.record_id, "corrected_type": "transfer",
+            "changes": {"manifest": {"from": {"type": fix.was[0], "number": fix.was[1]},
+                                     "to": {"type": fix.manifest_type, "number": fix.manifest}}},
+            "reason_code": fix.reason_code, "reason": reason[:200],
+            "by": collector(s, rnd), "approved_by": signer(s.roster, approver), "roster": s.roster.stamp()}
+
+
 def role_name(role: str) -> str:
     return ROLE[role].zh
 
@@ -293,6 +309,14 @@ def apply_record(s: State, record_id: str, rtype: str, seq: int, body: dict[str,
     elif rtype == "transfer":
         left = {ln["package_code"] for ln in body["lines"]}
         stored = tuple(b for b in stored if b.package_code not in left) if body.get("body_version") else ()
+        m = body["manifest"]
+        return replace(s, stored=stored, last_record=LastRecord(record_id, rtype, seq, before,
+                                                                (m["type"], m["number"])))
+    elif rtype == "correction":   # no bag moves; the transfer stays the last record, with its new number
+        to = body["changes"]["manifest"]["to"]
+        if last is not None and last.record_id == body["corrected_record_id"]:
+            return replace(s, last_record=replace(last, manifest=(to["type"], to["number"])))
+        return s
     elif rtype == "void":
         if last is not None and body.get("voided_record_id") == last.record_id and not body.get("package_code"):
             carried, stored = last.before
@@ -315,6 +339,6 @@ def replay(s: State, records: Iterable[tuple[str, str, int, dict[str, Any]]]) ->
     return s
 
 
-__all__ = ["REPLAYED", "apply_record", "collector", "dwell", "handover_body", "incident_body", "iso", "note_words",
-           "replay", "role_name", "signer", "stamp", "storage_in_body", "tolerance_g", "totals", "transfer_body",
-           "void_body", "waste_code"]
+__all__ = ["REPLAYED", "apply_record", "collector", "correction_body", "dwell", "handover_body", "incident_body", "iso",
+           "note_words", "replay", "role_name", "signer", "stamp", "storage_in_body", "tolerance_g", "totals",
+           "transfer_body", "void_body", "waste_code"]

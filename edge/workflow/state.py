@@ -22,8 +22,9 @@ from edge.messages import NO_MSG, Msg, Text
 from edge.roster import Room, Roster
 
 __all__ = ["ACTUATOR_STATES", "COMPONENTS_MAX", "DEFAULT_ZONE", "EMPTY_BELOW_G", "EMPTY_ROSTER", "REASON_MAX", "Bag",
-           "Batch", "LastRecord", "Limits", "Line", "LostReport", "Pending", "PrintJob", "Reweigh", "Round", "Saving",
-           "Signer", "State", "Step", "Stop", "Storage", "Transfer", "Visit", "VoidScan", "Weight", "Words"]
+           "Batch", "Correction", "LastRecord", "Limits", "Line", "LostReport", "Pending", "PrintJob", "Reweigh",
+           "Round", "Saving", "Signer", "State", "Step", "Stop", "Storage", "Transfer", "Visit", "VoidScan", "Weight",
+           "Words"]
 
 Words = Msg | Text  # what the shell reports (a refusal, a device's fault): a key, or words it already has
 
@@ -37,6 +38,7 @@ class Step(StrEnum):
     STORAGE = "storage"        # storage room: re-weigh and reconcile
     TRANSFER = "transfer"      # hand-over to the transporter's vehicle
     VOID = "void"              # a void: waiting for the bag's label, then for a supervisor
+    CORRECT = "correct"        # correcting a departed transfer's manifest: the number twice, then a supervisor
 
 
 # A scale reading below this many grams counts as "platform empty" (re-arms the next bag).
@@ -237,7 +239,21 @@ class VoidScan:
     package: str | None = None         # one bag of it (None: the whole record)
 
 
-Visit = Stop | Storage | Transfer | VoidScan
+@dataclass(frozen=True)
+class Correction:
+    """A departed transfer's manifest number corrected (it cannot be voided: its bags have left): the
+    reason, the right number typed twice (the same fields as ``Transfer``), then a supervisor."""
+
+    record_id: str
+    was: tuple[str, str]                 # (type, number): the manifest as the transfer (or its last correction) has it
+    reason_code: str
+    reason: str
+    manifest: str | None = None
+    manifest_type: str = "national"
+    first: tuple[str, str] | None = None
+
+
+Visit = Stop | Storage | Transfer | VoidScan | Correction
 
 
 @dataclass(frozen=True)
@@ -258,6 +274,7 @@ class LastRecord:
     rtype: str
     seq: int
     before: tuple[tuple[Bag, ...], tuple[Bag, ...]]
+    manifest: tuple[str, str] | None = None  # a transfer's manifest (type, number), as last corrected
 
 
 @dataclass(frozen=True)
@@ -357,3 +374,7 @@ class State:
     @property
     def void(self) -> VoidScan | None:
         return self.visit if isinstance(self.visit, VoidScan) else None
+
+    @property
+    def correction(self) -> Correction | None:
+        return self.visit if isinstance(self.visit, Correction) else None

@@ -160,6 +160,9 @@ def _prompt(s: State) -> Msg:
     void = s.void
     if s.step is Step.VOID and void is not None and void.record_id is not None:
         return msg("prompt.void_approve")
+    fix = s.correction
+    if s.step is Step.CORRECT and fix is not None and fix.manifest is not None:
+        return msg("prompt.correct_approve")
     return msg(f"prompt.{s.step.value}")
 
 

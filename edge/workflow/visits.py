@@ -15,7 +15,7 @@ from edge.catalogue import VOID_REASON
 from edge.messages import Msg, category_name, msg
 from edge.workflow.moves import Result, ok, refuse, start_commit, void_ready
 from edge.workflow.records import storage_in_body, transfer_body
-from edge.workflow.state import REASON_MAX, LostReport, State, Step, Storage, VoidScan
+from edge.workflow.state import REASON_MAX, Correction, LostReport, State, Step, Storage, Transfer, VoidScan
 
 Handler = Callable[[State, str, str, datetime, Callable[[], str]], Result]
 
@@ -101,7 +101,7 @@ def manifest_entry(kind: str) -> Handler:
     """``manifest`` (national: 14 digits, year / province / city checked) and ``manifest_local`` (a
     local 联单, marked so on purpose): each number typed twice alike before it counts."""
     def handle(s: State, _arg: str, value: str, at: datetime, _ids: Callable[[], str]) -> Result:
-        transfer = s.transfer
+        transfer: Transfer | Correction | None = s.transfer or s.correction   # the same fields
         assert transfer is not None  # available()
         number = value.strip().upper()
         if not wire.ID_PATTERN.match(number):
@@ -115,6 +115,8 @@ def manifest_entry(kind: str) -> Handler:
                 return refuse(s, problem)
         elif national:
             return refuse(s, msg("rules.manifest_is_national", number=number))
+        if isinstance(transfer, Correction) and (kind, number) == transfer.was:
+            return refuse(s, msg("rules.correct_same", number=number))
         first = transfer.first
         if first is None or first[0] != kind:
             what = manifests.describe(number) if kind == "national" else msg("rules.local_what", number=number)
@@ -156,3 +158,21 @@ def can_void(s: State, arg: str) -> bool:
 
 def lost_pending(s: State) -> bool:
     return s.storage is not None and s.storage.lost is not None
+
+
+def can_correct(s: State, arg: str) -> bool:
+    """The last record is a transfer: its bags have left, so it is corrected (its manifest), never voided."""
+    last = s.last_record
+    return s.step is Step.ROUND and last is not None and last.rtype == "transfer" and arg == last.record_id
+
+
+def correct_record(s: State, record_id: str, value: str, _at: datetime, _ids: Callable[[], str]) -> Result:
+    """Correct the last transfer's manifest number: the reason now, the number twice, then a supervisor."""
+    reason = void_reason(value)
+    if isinstance(reason, Msg):
+        return refuse(s, reason)
+    last = s.last_record
+    assert last is not None and last.manifest is not None  # available(): a transfer names its manifest
+    s = replace(s, step=Step.CORRECT, visit=Correction(record_id, last.manifest, *reason))
+    return ok(s, msg("rules.correct_start", number=last.manifest[1]), spoken=True), []
+

@@ -204,7 +204,7 @@ def in_storage_dwell_is_warned(kp: KioskPage, cart: Cart, stored_at: float) -> N
     row = kp.page.locator('[data-testid="dwell-row"][data-where="storage"]')
     expect(row).to_contain_text("2 袋即将超时")
     expect(row).to_contain_text("在暂存间")
-    expect(row).to_contain_text(f"上限 {round(STORAGE_LIMIT_H, 1):g} 小时")
+    expect(row).to_contain_text(f"上限 {round(STORAGE_LIMIT_H, 2):g} 小时")
     expect(kp.by("ctx-place")).to_have_text(f"{ROSTER.vehicles[VEHICLE].plate} {VEHICLE}")
     assert_buttons_in_view(kp)  # two banners and five buttons still fit the screen
     kp.shot("dwell")

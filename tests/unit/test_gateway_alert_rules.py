@@ -131,7 +131,7 @@ def test_record_flags_of_a_check_in_keep_their_words_and_a_rejected_one_says_not
     assert record_flags("storage_in", 7, v1) == [
         ("WEIGHT_DEVIATION", "storage check-in at ROOM-1 (seq 7): 2 bag(s) re-weighed outside the tolerance"),
         ("BAG_MISSING", "storage check-in at ROOM-1 (seq 7): 1 bag(s) missing")]
-    rejected = v2.storage_in((*v2.HANDED[:1], v2.Handed("V2BAG02", "SHARPS", 500, None, overdue=True)))
+    rejected = v2.storage_in((*v2.HANDED[:1], v2.Handed("V2BAG02", "SHARPS", 500, None, handed_over_at=v2.DAY_BEFORE)))
     flags = dict(record_flags("storage_in", 3, rejected))
     assert rejected["result"] == "REJECTED" and set(flags) == {"STORAGE_OVERDUE", "BAG_MISSING"}
     assert "check-in REJECTED: nothing was stored" in flags["BAG_MISSING"]
@@ -144,7 +144,7 @@ def test_record_flags_of_a_loss_and_of_a_transfer_with_overdue_bags() -> None:
     assert detail == ("incident LOST at ROOM1 (seq 4): 1 bag(s) (0.500 kg) declared lost, confirmed by SUP-01: "
                       "V2BAG02")
     assert record_flags("transfer", 5, v2.transfer()) == []  # one bag warned about, none overdue
-    late = v2.transfer((v2.Moved("V2BAG01", "INFECTIOUS", 1240, dwell_s=180000, overdue=True),))
+    late = v2.transfer((v2.Moved("V2BAG01", "INFECTIOUS", 1240, v2.LONG_STORED),))
     assert record_flags("transfer", 5, late) == [
         ("STORAGE_OVERDUE", "transfer on 浙A·D1234 (seq 5): 1 bag(s) left storage after the in-storage limit "
                             "(limit 48 h)")]

@@ -78,17 +78,19 @@ def rounds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, di
     hid = recs["h"]["id"]
     handed = (v2.Handed("V2BAG01", "INFECTIOUS", 1234, 1240, handover_record_id=hid),
               v2.Handed("V2BAG02", "SHARPS", 500, None, handover_record_id=hid),
-              v2.Handed("V2BAG03", "PATHOLOGICAL", 2000, 2010, handover_record_id=hid, overdue=True))
+              v2.Handed("V2BAG03", "PATHOLOGICAL", 2000, 2010, handover_record_id=hid))
     other = v2.Handed("V2BAG04", "INFECTIOUS", 700, 705, department="D02", handover_record_id=recs["h2"]["id"])
     recs["rejected"] = cart.seal("storage_in", v2.storage_in((*handed, other), at="2026-12-01T12:40:00.000+08:00"),
                                  at("2026-12-01", 12, 40))
     recs["lost"] = cart.seal("incident", v2.incident((handed[1],)), at("2026-12-01", 12, 50))
     recs["stored"] = cart.seal("storage_in", v2.storage_in((handed[0], handed[2]), incidents=[recs["lost"]["id"]]),
                                at("2026-12-01", 13))
-    moved = (v2.Moved("V2BAG01", "INFECTIOUS", 1240), v2.Moved("V2BAG03", "PATHOLOGICAL", 2010, dwell_s=180000,
-                                                               overdue=True))
-    recs["transfer"] = cart.seal("transfer", v2.transfer(moved), at("2026-12-03", 14))
-    recs["correction"] = cart.seal("correction", v2.correction(recs["transfer"]["id"]), at("2026-12-03", 15))
+    moved = (v2.Moved("V2BAG01", "INFECTIOUS", 1240), v2.Moved("V2BAG03", "PATHOLOGICAL", 2010))  # stored 13:00
+    recs["transfer"] = cart.seal("transfer", v2.transfer(moved, at="2026-12-03T15:00:00.000+08:00"),
+                                 at("2026-12-03", 15))  # 50 h later: both overdue
+    recs["correction"] = cart.seal("correction", v2.correction(recs["transfer"]["id"],
+                                                               at="2026-12-03T16:00:00.000+08:00"),
+                                   at("2026-12-03", 16))
     store = SqliteStore(folder / DB_NAME)
     try:
         keys = wire.public_key_text(cart.key.public_key())
@@ -176,7 +178,7 @@ def test_the_bag_page_says_lost_rejected_dwell_and_disposal_in_words(db: sqlite3
     page = render_bag("V2BAG03", bag_path(db, "V2BAG03", TZ), "en")
     assert "check-in rejected (not stored, still on the cart)" in page
     assert "Disposal method 焚烧" in page and "Dwell 50.0 h (OVERDUE)" in page
-    assert "Dwell 1.0 h" in page  # ward to storage, within the day
+    assert "Dwell 4.0 h" in page  # ward (09:00) to storage (13:00), within the day
 
 
 def test_the_record_page_tells_each_version_2_record_in_words(db: sqlite3.Connection, rounds: Any) -> None:
@@ -194,7 +196,7 @@ def test_the_record_page_tells_each_version_2_record_in_words(db: sqlite3.Connec
     transfer = said("transfer")
     assert (transfer["运输车辆"], transfer["驾驶员"]) == ("浙A·D1234 (V1)", "吴司机 (DRV-01) · 转运人员 · 刷卡")
     assert (transfer["处置方法"], transfer["最终去向"]) == ("高温蒸汽灭菌、焚烧", v2.FINAL_DESTINATION)
-    assert transfer["接收单位（处置） · 许可证号"] == "浙危废经第3301000001号" and transfer["超时"] == "1"
+    assert transfer["接收单位（处置） · 许可证号"] == "浙危废经第3301000001号" and transfer["超时"] == "2"
     void = said("void", "en")
     assert (void["Reason (listed)"], void["Approved by"]) == ("registered twice", "周主管 (SUP-01) · supervisor · PIN")
     lost = said("lost")
@@ -211,7 +213,7 @@ def test_version_2_tables_show_notes_dwell_and_disposal_per_bag() -> None:
     assert chem.tables[0].rows[0][5] == "甲醛、二甲苯"
     t = describe({"type": "transfer", "body": v2.transfer()}, "en", TZ)
     assert [r[6:] for r in t.tables[0].rows] == [["19.0", "OK", "高温蒸汽灭菌"],
-                                                 ["19.0", "near the limit", "高温蒸汽灭菌"]]
+                                                 ["40.0", "near the limit", "高温蒸汽灭菌"]]
     assert "杭州医废转运有限公司" in t.sentence and "吴司机 (DRV-01)" in t.sentence
 
 

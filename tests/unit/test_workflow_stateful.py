@@ -64,7 +64,8 @@ V1_LEDGER: list[tuple[str, str, int, dict[str, Any]]] = [(OLD, "handover", 1, {
     "totals": [{"category": "INFECTIOUS", "count": 2, "weight_g": 1000}], "destination": None})]
 # record type -> the signatures it carries and the role each needs
 SIGNER_ROLE = {"handover": {"from_party": "nurse"}, "storage_in": {"keeper": "keeper"},
-               "incident": {"confirmed_by": "supervisor", "keeper": "keeper"}, "void": {"approved_by": "supervisor"}}
+               "incident": {"confirmed_by": "supervisor", "keeper": "keeper"}, "void": {"approved_by": "supervisor"},
+               "correction": {"approved_by": "supervisor"}}
 good_weight = st.builds(lambda g: Weight(g, True, protocol="toledo", raw="x"), st.integers(20, 9000))
 weights = st.one_of(
     good_weight, good_weight,
@@ -83,7 +84,8 @@ ANY_ACTIONS = ["end_round", "choose:INFECTIOUS", "choose:SHARPS", "choose", "pri
                "edit:B1", "edit:P0001", "confirm", "confirm_pin", "back", "cancel", "batch_weight", "finish",
                "manifest", "void_bag", "void:0190c000-0000-7000-8000-000000000001", "scale_out", "scale_in",
                "start_storage", "start_transfer", "nonsense", "choose:RADIOACTIVE", "manifest_local", "report_lost",
-               "reject_storage", "note:MIXED_DRUGS", "components", "choose:CHEMICAL"]
+               "reject_storage", "note:MIXED_DRUGS", "components", "choose:CHEMICAL",
+               "correct:0190c000-0000-7000-8000-000000000001"]
 
 
 class Workflow(RuleBasedStateMachine):
@@ -136,6 +138,8 @@ class Workflow(RuleBasedStateMachine):
                 for ln in body["lines"]:
                     assert ln["weighing"]["stable"] is True and ln["weight_g"] == ln["weighing"]["net_g"] > 0
             self.signatures_allowed(before, effect.rtype, effect.body)
+            if effect.rtype == "correction":   # only of a transfer, never of anything else
+                assert any(r[0] == effect.body["corrected_record_id"] and r[1] == "transfer" for r in self.records)
             if effect.rtype == "void":   # no void undoes a departed transfer, nor any of its bags
                 assert effect.body["voided_type"] in ("handover", "storage_in")
                 gone = {code for code, place in self.places().items() if place == "vehicle"}
@@ -230,13 +234,16 @@ class Workflow(RuleBasedStateMachine):
             if s.pending is not None and s.pending.package_code is None:
                 self.send(Action("print_label", "", now))
         elif s.step is Step.ROUND:
-            kinds = "D" + "RR" * bool(s.carried) + "VV" * bool(s.stored) + "X" * bool(bags)
+            last_transfer = s.last_record is not None and s.last_record.rtype == "transfer"
+            kinds = "D" + "RR" * bool(s.carried) + "VV" * bool(s.stored) + "X" * bool(bags) + "C" * last_transfer
             kind = data.draw(st.sampled_from(kinds))
             if kind == "X":
                 last = s.last_record
                 void_last = (last is not None and last.rtype in ("handover", "storage_in")
                              and data.draw(st.booleans()))
                 self.send(Action(f"void:{last.record_id}" if last and void_last else "void_bag", "DUPLICATE", now))
+            elif kind == "C" and s.last_record is not None:
+                self.send(Action(f"correct:{s.last_record.record_id}", "WRONG_LABEL", now))
             else:
                 self.send(Scanned(Code(kind, ORG, {"D": "D01", "R": "ROOM1", "V": "V1"}[kind]), now))
         elif s.storage is not None and s.storage.lost is not None:
@@ -258,6 +265,13 @@ class Workflow(RuleBasedStateMachine):
                 self.send(Action("manifest", NATIONAL, now))
             self.send(Scanned(Code("S", ORG, data.draw(st.sampled_from(["DRV-1", "DRV-2"]))), now))
             self.send(Action("finish", "", now))
+        elif s.step is Step.CORRECT and s.correction is not None:
+            if s.correction.manifest is None:
+                number = data.draw(st.sampled_from([NATIONAL, "20263301000999"]))
+                for _ in range(2):
+                    self.send(Action("manifest", number, now))
+            else:
+                self.send(Scanned(Code("S", ORG, data.draw(st.sampled_from(["SUP-1", "KEEP-1"]))), now))
         elif s.step is Step.VOID and s.void is not None and s.void.record_id is not None:
             self.send(Scanned(Code("S", ORG, data.draw(st.sampled_from(["SUP-1", "SUP-2", "NUR-1"]))), now))
         elif s.step is Step.VOID and bags:

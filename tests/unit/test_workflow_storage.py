@@ -371,17 +371,55 @@ def test_void_of_a_storage_in_puts_the_bags_back_on_the_cart() -> None:
     assert [b.package_code for b in c.s.carried] == ["B1", "B2"] and not c.s.stored
 
 
-def test_a_departed_transfer_cannot_be_voided() -> None:
+def transferred_cart() -> Cart:
+    """Two bags checked in and handed to the transporter (committed): the transfer is the last record."""
     c = stored_cart()
     c.scan("V", "V1")
     manifest_twice(c, NATIONAL)
     c.scan("S", "DRV-1")
     c.act("finish")
     c.commit()
+    return c
+
+
+def test_a_departed_transfer_cannot_be_voided() -> None:
+    c = transferred_cart()
     assert c.s.last_record is not None and c.s.last_record.rtype == "transfer"
     assert not any(a.startswith("void") for a in c.action_ids())
     c.act(f"void:{c.s.last_record.record_id}", "DUPLICATE")
     assert "不可用" in c.s.error and c.step() is Step.ROUND
+    assert f"correct:{c.s.last_record.record_id}" in c.action_ids()   # it is corrected instead
+
+
+def test_a_departed_transfers_manifest_is_corrected_by_a_new_record_a_supervisor_confirms() -> None:
+    c = transferred_cart()
+    transfer_id = c.records[-1][0]
+    fix = f"correct:{transfer_id}"
+    c.act(fix, "typo")
+    assert "列表" in c.s.error and c.step() is Step.ROUND
+    c.act(fix, "OTHER|digits swapped on the paper copy")
+    assert c.step() is Step.CORRECT and NATIONAL in c.s.message
+    c.scan("S", "SUP-1")
+    assert "先输入两次" in c.s.error
+    c.act("manifest", NATIONAL)
+    assert "相同" in c.s.error                 # the same number is no correction
+    manifest_twice(c, "20263301000321")
+    assert c.scan("S", "KEEP-1") == [] and "主管" in c.s.error
+    [effect] = c.scan("S", "SUP-1")
+    assert isinstance(effect, Commit) and effect.rtype == "correction"
+    assert valid_body("correction", effect.body) == []
+    assert effect.body["corrected_record_id"] == transfer_id and effect.body["changes"] == {"manifest": {
+        "from": {"type": "national", "number": NATIONAL}, "to": {"type": "national", "number": "20263301000321"}}}
+    assert effect.body["approved_by"]["person_id"] == "SUP-1" and effect.body["reason_code"] == "OTHER"
+    c.commit()
+    assert c.step() is Step.ROUND and not c.s.stored and not c.s.carried   # no bag moved
+    # a second correction starts from the corrected number, and replay agrees with the live cart
+    c.act(fix, "WRONG_LABEL")
+    assert c.s.correction is not None and c.s.correction.was == ("national", "20263301000321")
+    c.act("cancel")
+    rebuilt = workflow.replay(workflow.State(org="H1", cart="CART-01", roster=ROSTER), c.records)
+    assert rebuilt.last_record == c.s.last_record and rebuilt.last_record is not None
+    assert rebuilt.last_record.manifest == ("national", "20263301000321")
 
 
 def test_void_one_bag_by_scanning_it() -> None:
