@@ -135,9 +135,16 @@ class Roster(_Strict):
                 problems.append(f"vehicles.{vid}.carrier: {v.carrier} is not in carriers")
             if v.receiver not in self.receivers:
                 problems.append(f"vehicles.{vid}.receiver: {v.receiver} is not in receivers")
+        if self.departments and not self.rooms:
+            problems.append("rooms: at least one storage room is needed (a handover's 去向 is the first room)")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def destination(self) -> tuple[str, Room]:
+        """Where handed-over bags go next (去向): the first storage room."""
+        return next(iter(self.rooms.items()))
 
     @cached_property
     def digest(self) -> str:

@@ -85,7 +85,7 @@ def handover_body(s: State, *, nurse: str, at: datetime, auth: str = "card") -> 
     rnd, stop = s.round, s.stop
     if rnd is None or stop is None:
         raise ValueError("a handover needs an open round at a department")
-    room_id, room = next(iter(s.roster.rooms.items()))
+    room_id, room = s.roster.destination
     lines = []
     for ln in stop.lines:
         line: dict[str, Any] = {"package_code": ln.package_code, "category": ln.category,

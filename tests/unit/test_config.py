@@ -75,6 +75,7 @@ VEHICLE = '[roster.vehicles.V1]\nplate = "浙A·D1"\ncarrier = "C1"\nreceiver = 
 @pytest.mark.parametrize(("extra", "message"), [
     (DEPT + NURSE + 'departments = ["D09"]\n', "roster: Value error, people.N1.departments: D09 is not in departments"),
     (NURSE, "roster: Value error, people.N1: a nurse needs the departments she signs for"),
+    (DEPT, "roster: Value error, rooms: at least one storage room is needed (a handover's 去向 is the first room)"),
     ('[roster.people.N1]\nname = "李芳"\nroles = ["doctor"]\n',
      "roster.people.N1.roles: Value error, roles must be one or more of collector, nurse, keeper, transporter, "
      "supervisor (got doctor)"),
@@ -106,7 +107,8 @@ def test_a_cart_without_a_roster_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_pin_of_a_person_on_the_roster_loads(tmp_path: Path) -> None:
-    cfg = load(EdgeConfig, write(tmp_path, GOOD + DEPT + NURSE + f'departments = ["D01"]\n'
+    cfg = load(EdgeConfig, write(tmp_path, GOOD + DEPT + '[roster.rooms.R01]\nname = "暂存间"\n' + NURSE
+                                 + 'departments = ["D01"]\n'
                                  f'[workflow]\ntimezone = "Asia/Urumqi"\n[workflow.pins]\n"N1" = "{PIN_HASH}"\n'))
     assert cfg.roster.department_name(cfg.roster.people["N1"].departments[0]) == "心血管内科"
     assert pins.who("2468", cfg.workflow.pins) == "N1" and cfg.workflow.timezone == "Asia/Urumqi"
