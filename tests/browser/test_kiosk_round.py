@@ -380,12 +380,18 @@ def empty_the_scale(kp: KioskPage, cart: Cart) -> None:
 
 def type_pin(kp: KioskPage, pin: str) -> None:
     """Tap "enter PIN", the digits on the pad, OK; the pad closes once the cart took it."""
-    kp.tap_action("confirm_pin")
+    type_on_pad(kp, "confirm_pin", "pin", pin)
+
+
+def type_on_pad(kp: KioskPage, action: str, mode: str, keys: str) -> None:
+    """Tap ``action``, its pad opens in ``mode``; the keys one by one on the on-screen pad, OK; the pad
+    closes once the cart took it."""
+    kp.tap_action(action)
     pad = kp.by("pad")
     expect(pad).to_be_visible()
-    expect(pad).to_have_attribute("data-mode", "pin")
-    for digit in pin:
-        pad.locator(f'[data-key="{digit}"]').tap()
-    expect(kp.by("pad-field")).to_have_value(pin)
+    expect(pad).to_have_attribute("data-mode", mode)
+    for key in keys:
+        pad.locator(f'[data-key="{key}"]').tap()
+    expect(kp.by("pad-field")).to_have_value(keys)
     kp.by("pad-ok").tap()
     expect(pad).to_be_hidden()

@@ -26,7 +26,7 @@ from edge import pins, roster
 from edge.config import WorkflowConfig
 from tests.browser.conftest import KioskPage
 from tests.browser.expect import expect
-from tests.browser.test_kiosk_round import Cart, empty_the_scale, put_on, running_cart
+from tests.browser.test_kiosk_round import Cart, empty_the_scale, put_on, running_cart, type_on_pad, type_pin
 from wastecart.broker import PrivateBroker
 
 pytestmark = pytest.mark.browser
@@ -57,7 +57,8 @@ def test_the_rules_on_the_kiosk(cart: Cart, open_kiosk: Callable[..., KioskPage]
     incident = a_missing_bag_is_reported_lost(kp, cart, noted)
     stored_at = the_keeper_signs_the_check_in(kp, cart, noted, incident)
     in_storage_dwell_is_warned(kp, cart, stored_at)
-    transfer_names_the_disposal(kp, cart, noted)
+    number = transfer_names_the_disposal(kp, cart, noted)
+    the_departed_transfer_is_corrected(kp, cart, number)
 
 
 # the steps ------------------------------------------------------------------------------------
@@ -210,7 +211,7 @@ def in_storage_dwell_is_warned(kp: KioskPage, cart: Cart, stored_at: float) -> N
     kp.shot("dwell")
 
 
-def transfer_names_the_disposal(kp: KioskPage, cart: Cart, printed: str) -> None:
+def transfer_names_the_disposal(kp: KioskPage, cart: Cart, printed: str) -> str:
     """(d) A nurse cannot sign for the vehicle; the manifest typed twice (a mismatch starts over);
     the driver's badge; the transfer record carries the receiver's disposal method and destination."""
     cart.show("S", NURSE)
@@ -241,6 +242,35 @@ def transfer_names_the_disposal(kp: KioskPage, cart: Cart, printed: str) -> None
         "B0101": "高温蒸汽灭菌", printed: "高温蒸汽灭菌"}
     assert body["manifest"] == {"type": "national", "number": number}
     assert body["carrier"]["driver"]["person_id"] == DRIVER and body["receiver"]["name"] == receiver.name
+    return number
+
+
+def the_departed_transfer_is_corrected(kp: KioskPage, cart: Cart, number: str) -> None:
+    """(e) The transfer's bags have left: no void is offered, the manifest is corrected instead — a
+    reason from the list, the right number twice, the supervisor's PIN — as a new record."""
+    [(transfer_id, _, _, _)] = cart.records("transfer")
+    expect(kp.page.locator('[data-action^="void"]')).to_have_count(0)
+    kp.tap_action(f"correct:{transfer_id}")
+    pad = kp.by("pad")
+    expect(pad).to_have_attribute("data-mode", "reason")
+    kp.by("reason-WRONG_LABEL").tap()
+    kp.by("pad-ok").tap()
+    expect(pad).to_be_hidden()
+    kp.wait_step("correct")
+    expect(kp.by("message")).to_contain_text(f"更正联单号 {number}")
+    fixed = number[:-3] + "321"
+    type_manifest(kp, fixed)
+    expect(kp.by("message")).to_contain_text("请再输入一次联单号核对")
+    type_manifest(kp, fixed)
+    expect(kp.by("prompt")).to_have_text("请主管刷卡或输入 PIN 确认更正")
+    type_pin(kp, "8080")                      # the supervisor's PIN
+    expect(kp.by("saved")).to_have_text("✓ 已保存 #5")
+    kp.wait_step("round")
+    [(_, _, _, body)] = cart.records("correction")
+    assert body["corrected_record_id"] == transfer_id and body["reason_code"] == "WRONG_LABEL"
+    assert body["changes"]["manifest"] == {"from": {"type": "national", "number": number},
+                                           "to": {"type": "national", "number": fixed}}
+    assert body["approved_by"] | {"person_id": SUPERVISOR, "auth_method": "pin"} == body["approved_by"]
 
 
 # helpers --------------------------------------------------------------------------------------
@@ -263,12 +293,5 @@ def assert_buttons_in_view(kp: KioskPage) -> None:
 
 
 def type_manifest(kp: KioskPage, number: str) -> None:
-    """Tap "manifest", the digits on the on-screen keyboard, OK; the pad closes once the cart took it."""
-    kp.tap_action("manifest")
-    pad = kp.by("pad")
-    expect(pad).to_have_attribute("data-mode", "text")
-    for digit in number:
-        pad.locator(f'[data-key="{digit}"]').tap()
-    expect(kp.by("pad-field")).to_have_value(number)
-    kp.by("pad-ok").tap()
-    expect(pad).to_be_hidden()
+    """Tap "manifest", the digits on the on-screen keyboard, OK."""
+    type_on_pad(kp, "manifest", "text", number)
