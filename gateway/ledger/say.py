@@ -186,6 +186,18 @@ def bags_table(say: Say, lines: list[Mapping[str, Any]]) -> Table:
                    say.kg(x.get("weight_g"))] for x in lines])
 
 
+def void_head(say: Say, body: Mapping[str, Any]) -> tuple[list[tuple[str, str]], str, Mapping[str, Any]]:
+    """What a void of either body version says first: when, which record, which bag (or the whole
+    record); with the words for the sentence and who voided it."""
+    code = body.get("package_code")
+    target = f"{say.word(body.get('voided_type')) if body.get('voided_type') else NONE} " \
+             f"{text(body.get('voided_record_id'))}"
+    bag = code if isinstance(code, str) and code else None
+    fields = [(say("voided_at"), say.time(body.get("voided_at"))), (say("voided_record"), target),
+              (say("package_code"), bag or say("whole_record"))]
+    return fields, f"{say('package_code')} {bag}" if bag else say("whole_record"), obj(body.get("by"))
+
+
 def totals_table(say: Say, totals: Any) -> Table:
     return Table(say("totals_table"), [say("category"), say("bags"), say("weight")],
                  [[say.category(t.get("category")), text(t.get("count")), say.kg(t.get("weight_g"))]

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 from gateway.ledger import words_v2
 from gateway.ledger.say import (
     LABELS,
-    NONE,
     Say,
     Table,
     Words,
@@ -31,6 +30,7 @@ from gateway.ledger.say import (
     signed_kg,
     text,
     totals_table,
+    void_head,
 )
 
 __all__ = ["LABELS", "Table", "Words", "describe"]
@@ -131,15 +131,9 @@ def _transfer(say: Say, rtype: str, body: Mapping[str, Any], env: Mapping[str, A
 
 
 def _void(say: Say, rtype: str, body: Mapping[str, Any], env: Mapping[str, Any]) -> Words:
-    code = body.get("package_code")
-    target = f"{say.word(body.get('voided_type')) if body.get('voided_type') else NONE} " \
-             f"{text(body.get('voided_record_id'))}"
-    what = f"{say('package_code')} {code}" if isinstance(code, str) and code else say("whole_record")
-    by = obj(body.get("by"))
-    fields = [(say("voided_at"), say.time(body.get("voided_at"))), (say("voided_record"), target),
-              (say("package_code"), code if isinstance(code, str) and code else say("whole_record")),
-              (say("reason"), text(body.get("reason"))),
-              (say("by"), f"{say.person(by)} ({text(by.get('device_id'))})")]
+    fields, what, by = void_head(say, body)
+    fields += [(say("reason"), text(body.get("reason"))),
+               (say("by"), f"{say.person(by)} ({text(by.get('device_id'))})")]
     sentence = say("sentence_void").format(by=say.person(by), what=what, reason=text(body.get("reason")))
     return Words(say(rtype), sentence, fields)
 

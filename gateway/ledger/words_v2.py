@@ -23,6 +23,7 @@ from gateway.ledger.say import (
     signed_kg,
     text,
     totals_table,
+    void_head,
 )
 
 
@@ -183,18 +184,11 @@ def _reason(say: Say, body: Mapping[str, Any]) -> str:
 
 
 def _void(say: Say, rtype: str, body: Mapping[str, Any], env: Mapping[str, Any]) -> Words:
-    code = body.get("package_code")
-    target = f"{say.word(body.get('voided_type')) if body.get('voided_type') else NONE} " \
-             f"{text(body.get('voided_record_id'))}"
-    what = f"{say('package_code')} {code}" if isinstance(code, str) and code else say("whole_record")
-    by = obj(body.get("by"))
-    approved = say.person(body.get("approved_by"), with_auth=True)
-    fields = [(say("voided_at"), say.time(body.get("voided_at"))), (say("voided_record"), target),
-              (say("package_code"), code if isinstance(code, str) and code else say("whole_record")),
-              (say("reason_code"), say.choice(VOID_REASON, body.get("reason_code"))),
-              (say("reason"), text(body.get("reason"))),
-              (say("by"), f"{say.person(by)} ({text(by.get('device_id'))})"),
-              (say("approved_by"), approved), *_common(say, body)]
+    fields, what, by = void_head(say, body)
+    fields += [(say("reason_code"), say.choice(VOID_REASON, body.get("reason_code"))),
+               (say("reason"), text(body.get("reason"))),
+               (say("by"), f"{say.person(by)} ({text(by.get('device_id'))})"),
+               (say("approved_by"), say.person(body.get("approved_by"), with_auth=True)), *_common(say, body)]
     sentence = say("sentence_void_v2").format(by=say.person(by), what=what, reason=_reason(say, body),
                                               approved=say.person(body.get("approved_by")))
     return Words(say(rtype), sentence, fields)
