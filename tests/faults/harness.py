@@ -32,6 +32,7 @@ import re
 import shlex
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -470,9 +471,14 @@ class Stack:
 
     def ledger_count(self, cart: str) -> int:
         """Records committed in ``cart``'s ledger (read-only, one COUNT; safe while the fleet runs).
-        A cart whose every run was killed while Python was still starting has no ledger yet: 0."""
-        if not (self.fleet_dir / cart / "ledger.sqlite").exists():
+        A cart whose every run was killed while Python was still starting, or between creating the
+        ledger's file and its tables, has committed nothing: 0."""
+        path = self.fleet_dir / cart / "ledger.sqlite"
+        if not path.exists():
             return 0
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as raw:
+            if raw.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'").fetchone() is None:
+                return 0
         with open_read_only(self.fleet_dir / cart) as db:
             return db.table("records").count
 
