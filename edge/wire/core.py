@@ -203,7 +203,7 @@ CMD_NAMES = (CMD_RESEND, CMD_TIME, CMD_REPRINT, CMD_CONFIG)
 CONFIG_BOUNDS: dict[str, tuple[int, int]] = {
     "tolerance_g": (0, 5_000),                 # re-weigh deviation always allowed (g)
     "tolerance_pct": (0, 100),                 # ... or this share of the expected weight, if larger
-    "storage_overdue_s": (3_600, 2_592_000),   # handed over longer ago at storage-in = overdue (1 h .. 30 d)
+    "storage_overdue_s": (3_600, 2_592_000),   # checked in longer ago when it leaves storage = overdue (1 h .. 30 d)
     "round_max_s": (600, 172_800),             # a round open longer is warned about (10 min .. 48 h)
     "max_bag_g": (1_000, 1_000_000),           # one bag heavier is refused (1 .. 1000 kg)
 }

@@ -21,7 +21,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cmd_field_label": ("袋子编码", "bag code"),
     "cmd_field_tolerance_g": ("复称允差（克）", "re-weigh tolerance (g)"),
     "cmd_field_tolerance_pct": ("复称允差（%）", "re-weigh tolerance (%)"),
-    "cmd_field_storage_overdue_s": ("暂存超时（秒）", "storage overdue after (s)"),
+    "cmd_field_storage_overdue_s": ("暂存间贮存上限（秒）", "time in storage allowed (s)"),
     "cmd_field_round_max_s": ("收集轮次最长（秒）", "longest round (s)"),
     "cmd_field_max_bag_g": ("单袋上限（克）", "heaviest bag (g)"),
     "cmd_range": ("允许 {low}–{high}", "allowed {low}–{high}"),
