@@ -5,6 +5,7 @@ each says what happened as a message key with parameters (``edge.messages``), ne
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -152,7 +153,7 @@ def role_words(person: Person) -> Text:
     return Text("、".join(ROLE[r].zh for r in person.roles), ", ".join(ROLE[r].en for r in person.roles))
 
 
-def names(codes: tuple[str, ...], name_of: Any) -> str:
+def names(codes: tuple[str, ...], name_of: Callable[[str], str]) -> str:
     return "、".join(name_of(c) for c in codes) or "—"
 
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from edge.catalogue import BODY_VERSION, CATEGORY, LABEL_NOTE, ROLE, VOID_REASON
+from edge.catalogue import BODY_VERSION, CATEGORY, LABEL_NOTE, VOID_REASON
 from edge.roster import Roster
 from edge.workflow.state import (
     Bag,
@@ -276,9 +276,6 @@ def correction_body(s: State, rnd: Round, *, at: datetime, fix: Correction, appr
             "by": collector(s, rnd), "approved_by": signer(s.roster, approver), "roster": s.roster.stamp()}
 
 
-def role_name(role: str) -> str:
-    return ROLE[role].zh
-
 
 def apply_record(s: State, record_id: str, rtype: str, seq: int, body: dict[str, Any]) -> State:
     """Where the bags are after record ``record_id`` (of type ``rtype``, at ``seq``) was committed.
@@ -307,8 +304,8 @@ def apply_record(s: State, record_id: str, rtype: str, seq: int, body: dict[str,
         carried = tuple(b for b in carried if b.package_code not in gone)
         stored = tuple(b for b in stored if b.package_code not in gone)
     elif rtype == "transfer":
-        left = {ln["package_code"] for ln in body["lines"]}
-        stored = tuple(b for b in stored if b.package_code not in left) if body.get("body_version") else ()
+        left = {ln["package_code"] for ln in body["lines"]}   # every stored bag (either body version)
+        stored = tuple(b for b in stored if b.package_code not in left)
         m = body["manifest"]
         return replace(s, stored=stored, last_record=LastRecord(record_id, rtype, seq, before,
                                                                 (m["type"], m["number"])))
@@ -340,5 +337,5 @@ def replay(s: State, records: Iterable[tuple[str, str, int, dict[str, Any]]]) ->
 
 
 __all__ = ["REPLAYED", "apply_record", "collector", "correction_body", "dwell", "handover_body", "incident_body", "iso",
-           "note_words", "replay", "role_name", "signer", "stamp", "storage_in_body", "tolerance_g", "totals",
+           "note_words", "replay", "signer", "stamp", "storage_in_body", "tolerance_g", "totals",
            "transfer_body", "void_body", "waste_code"]

@@ -37,7 +37,7 @@ VALUE_MAX = 64  # characters of a filter value: codes are at most 32, names a li
 PAGE_MAX = 500  # rows a page may ask for
 BAG_PREFIX_END = "\U0010ffff"  # above every character: [code, code + this) is every code starting with it
 # the record types a ledger holds: the wire's, and the version 2 incident and correction until the wire names them
-RECORD_TYPES = (*wire.RECORD_TYPES, *(t for t in ("incident", "correction") if t not in wire.RECORD_TYPES))
+RECORD_TYPES = wire.RECORD_TYPES
 VERDICTS = ("valid", "FORGED", "ALTERED", "no key")  # a record's signature, checked again when shown
 
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from edge import workflow
 from edge.workflow import Commit, Limits, PinConfirmed, PrintLabel, Step, Tick
-from tests.unit.test_workflow import ROSTER, T0, Cart, valid_body
+from tests.unit.test_workflow import ROSTER, Cart, valid_body
 from tests.unit.test_workflow_storage import carrying, check_in
 
 
@@ -122,4 +122,3 @@ def test_the_kiosk_warns_about_bags_long_in_storage() -> None:
     c.send(Tick(c.now))
     assert "在暂存间" in c.s.error
     assert workflow.view(c.s, c.now)["dwell"][0]["where"] == "storage"
-    assert c.now > T0
